@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build, static checks, guest tests and benchmarks of the
+# virtio-balloon driver.  `make help` lists the targets.
+
+CACHE ?= $(or $(BALLOON_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/virtio-balloon)
+export BALLOON_CACHE := $(CACHE)
+BUILD := $(CURDIR)/build
+SELFTEST_DIR := tools/testing/selftests/drivers/virtio/balloon
+
+DRIVER_SRCS := drivers/virtio/virtio_balloon.c drivers/virtio/virtio_balloon_compat.h
+UAPI_HDR := include/uapi/linux/virtio_balloon.h
+DRIVER_DEPS := $(DRIVER_SRCS) $(UAPI_HDR) drivers/virtio/Kbuild
+
+# Our uapi header must win over the kernel's own copy: NOSTDINC_FLAGS comes
+# before the kernel's include path on the compiler command line.
+KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
+
+.PHONY: all setup modules sparse checkpatch kernel-doc lint selftests \
+	check demo bench clean help FORCE
+
+# Targets that only read the working tree need no kernels.
+NO_KERNEL_GOALS := clean help checkpatch
+ifneq ($(filter-out $(NO_KERNEL_GOALS),$(or $(MAKECMDGOALS),all)),)
+-include $(CACHE)/kernels.mk
+$(CACHE)/kernels.mk:
+	sh devtools/setup.sh
+endif
+
+# KDIR=<headers tree> builds for one other kernel, into build/custom.
+ifdef KDIR
+KERNELS := custom
+KDIR_custom := $(KDIR)
+endif
+
+MODULES := $(foreach k,$(KERNELS),$(BUILD)/$(k)/virtio_balloon.ko)
+
+all: modules
+
+help:
+	@echo "make                 build virtio_balloon.ko for every target kernel (W=1)"
+	@echo "make KDIR=<dir>      build for the kernel whose headers are in <dir>"
+	@echo "make setup           install packages, fetch the target kernels"
+	@echo "make lint            sparse, checkpatch --strict and kernel-doc"
+	@echo "make check           everything above plus all guest tests on every kernel"
+	@echo "make check T=<name>  only the guest tests whose name contains <name>"
+	@echo "make demo            the main job: boot a guest with the driver"
+
+setup:
+	sh devtools/setup.sh
+
+modules: $(MODULES)
+
+# Kbuild writes its objects next to the sources, so each kernel gets a
+# directory of links to them.  Any warning fails the build.
+$(BUILD)/%/virtio_balloon.ko: $(DRIVER_DEPS)
+	@test -n "$(KDIR_$*)" || { echo "no headers for kernel $*: run 'make setup'" >&2; exit 1; }
+	@test -f "$(KDIR_$*)/Makefile" || { echo "$(KDIR_$*) is not a kernel headers tree" >&2; exit 1; }
+	@mkdir -p $(@D)/src
+	@ln -sf $(CURDIR)/drivers/virtio/virtio_balloon.c $(CURDIR)/drivers/virtio/virtio_balloon_compat.h \
+		$(CURDIR)/drivers/virtio/Kbuild $(@D)/src/
+	@$(MAKE) -C $(KDIR_$*) M=$(@D)/src $(KBUILD_ARGS) modules > $(@D)/build.log 2>&1 || \
+		{ cat $(@D)/build.log; exit 1; }
+	@! grep -E "warning:|error:" $(@D)/build.log
+	@echo "  built $@"
+
+	@grep -q "$(CURDIR)/$(UAPI_HDR)" $(@D)/src/.virtio_balloon.o.cmd || \
+		{ echo "the driver was not built against $(UAPI_HDR)" >&2; exit 1; }
+	@cp $(@D)/src/virtio_balloon.ko $@
+
+sparse: $(foreach k,$(KERNELS),sparse-$(k))
+	@echo "sparse: clean"
+
+sparse-%: $(BUILD)/%/virtio_balloon.ko
+	@touch $(BUILD)/$*/src/virtio_balloon.c
+	@$(MAKE) -s -C $(KDIR_$*) M=$(BUILD)/$*/src $(KBUILD_ARGS) C=2 modules \
+		> $(BUILD)/$*/sparse.log 2>&1 || { cat $(BUILD)/$*/sparse.log; exit 1; }
+	@! grep -E "warning:|error:" $(BUILD)/$*/sparse.log
+
+CHECKPATCH_FILES := $(DRIVER_SRCS) $(UAPI_HDR) \
+	$(wildcard $(SELFTEST_DIR)/*.c $(SELFTEST_DIR)/*.h)
+
+checkpatch:
+	@test -f $(CACHE)/src/scripts/checkpatch.pl || sh devtools/setup.sh
+	perl $(CACHE)/src/scripts/checkpatch.pl --strict --no-tree --terse \
+		--show-types --ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
+		-f $(CHECKPATCH_FILES) > $(BUILD)/checkpatch.log 2>&1 || \
+		{ cat $(BUILD)/checkpatch.log; exit 1; }
+	@echo "checkpatch --strict: clean"
+
+kernel-doc:
+	@test -f $(CACHE)/src/scripts/kernel-doc || sh devtools/setup.sh
+	@out=$$(perl $(CACHE)/src/scripts/kernel-doc -Wall -none $(DRIVER_SRCS) $(UAPI_HDR) 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
+	@echo "kernel-doc: clean"
+
+lint: sparse checkpatch kernel-doc
+
+FORCE:
