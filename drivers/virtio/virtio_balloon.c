@@ -1,0 +1,1342 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Virtio memory balloon driver.
+ *
+ * The device asks for a balloon size; the driver takes that many pages away
+ * from the guest and hands their frame numbers to the host (inflate), or gives
+ * pages back to the guest after telling the host (deflate).  Besides that the
+ * driver reports memory statistics, reports free pages (free page reporting),
+ * hints free pages to the host while it migrates the guest (free page
+ * hinting) and tells the host how freed pages are initialised (page poison).
+ *
+ * Contexts and locking
+ * --------------------
+ * - Config changes and virtqueue callbacks arrive in interrupt context.  They
+ *   read what they need and queue work; they never touch balloon pages.
+ *   @stop_lock orders them against teardown: once @stopping is set no work
+ *   is queued any more, so cancelling the work items stops everything.
+ * - Resizing (inflate and deflate) runs in @resize_work.  @balloon_lock
+ *   serialises it with balloon page migration (compaction), which also uses
+ *   the inflate and deflate queues and the PFN buffer.  Migration only
+ *   trylocks: it can be called from an allocation that inflate itself made.
+ * - Statistics are refreshed in @stats_work, the only user of the stats queue.
+ * - Free page hinting runs in @hint.work on an ordered workqueue of its own,
+ *   the only user of the free page queue.  Blocks the device has used move to
+ *   a list under @hint.lock, where the shrinker can take them back.
+ * - Free page reporting calls vb_report() from the page reporting worker;
+ *   it is the only user of the reporting queue.
+ */
+
+#include <linux/balloon_compaction.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/freezer.h>
+#include <linux/hugetlb.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/page_reporting.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+#include <linux/vmstat.h>
+#include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_config.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "virtio_balloon_compat.h"
+
+/* Balloon units (4 KiB, the protocol's page size) in one guest page. */
+#define VB_UNITS_PER_PAGE	(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT)
+
+/*
+ * Frame numbers per inflate or deflate request: one page of them, 4 MiB of
+ * guest memory with 4 KiB pages.  Larger requests mean fewer round trips to
+ * the host; the request is still short enough that compaction, which waits
+ * for @balloon_lock only by retrying, is not held up for long.
+ */
+#define VB_PFNS_PER_REQ		(PAGE_SIZE / sizeof(__virtio32))
+#define VB_PAGES_PER_REQ	(VB_PFNS_PER_REQ / VB_UNITS_PER_PAGE)
+
+/*
+ * When inflating cannot get memory, retry after a delay that doubles on
+ * each failure, from VB_RETRY_MIN to VB_RETRY_MAX: a target the guest
+ * cannot meet must not keep it in reclaim.
+ */
+#define VB_RETRY_MIN		(HZ / 5)
+#define VB_RETRY_MAX		(5 * HZ)
+
+/* How often a wait for the device checks that the device still works. */
+#define VB_DEVICE_POLL		HZ
+
+/*
+ * Free page hinting allocates free blocks from the largest order down to
+ * VB_HINT_MIN_ORDER, so memory that is free only in small pieces is hinted
+ * too.  Flags: no reclaim of any kind (only what is free now is hinted, and
+ * kswapd is not woken), no reserves, no warning; movable, so the blocks come
+ * from the free lists that hold most free memory and hinting does not turn
+ * movable pageblocks into unmovable ones while it holds them.
+ */
+#define VB_HINT_MIN_ORDER	0
+#define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
+
+/*
+ * Hinting leaves 1/64th of the guest's memory free (32 MiB of 2 GiB) so
+ * that the guest's own allocations during a run do not have to reclaim.
+ */
+#define VB_HINT_RESERVE_SHIFT	6
+
+/* Buffers added to the free page queue between two kicks. */
+#define VB_HINT_KICK_BATCH	64
+
+/* How long a run waits for the device to return buffers of a full queue. */
+#define VB_HINT_FULL_WAIT	(HZ / 10)
+
+/* Virtqueue indices, in the order the spec numbers them. */
+enum vb_vq_index {
+	VB_VQ_INFLATE,
+	VB_VQ_DEFLATE,
+	VB_VQ_STATS,
+	VB_VQ_HINT,
+	VB_VQ_REPORT,
+	VB_NR_VQS
+};
+
+/*
+ * Test hook: make probe fail at one step, to exercise its unwinding on
+ * kernels without fault injection.  0, the default, fails nothing.
+ */
+enum vb_probe_step {
+	VB_PROBE_NO_FAULT,
+	VB_PROBE_FAULT_VQS,
+	VB_PROBE_FAULT_SHRINKER,
+	VB_PROBE_FAULT_REPORTING,
+};
+
+static unsigned int fail_probe_at;
+module_param(fail_probe_at, uint, 0644);
+MODULE_PARM_DESC(fail_probe_at,
+		 "Test only: fail probe at step 1 (virtqueues), 2 (shrinker) or 3 (page reporting)");
+
+static struct dentry *vb_debugfs_root;
+
+/**
+ * struct vb_hint - free page hinting state
+ * @wq: ordered workqueue running @work, one run at a time
+ * @work: handles a new command id, DONE, and used buffers
+ * @cmd_received: last command id read from the config (written in the
+ *	config change interrupt)
+ * @cmd_started: id of the last run started (worker only)
+ * @start_id: buffer holding the id of the current run
+ * @stop_id: buffer holding %VIRTIO_BALLOON_CMD_ID_STOP
+ * @start_busy: the device has not returned @start_id yet (worker only)
+ * @in_flight: blocks on the queue, not yet returned (worker only)
+ * @used: the queue callback ran since the worker last looked
+ * @wait: where a run waits for room on a full queue
+ * @free_floor: free pages hinting leaves to the guest
+ * @lock: protects @blocks and @held_pages
+ * @blocks: hinted blocks the device has returned, linked through page->lru,
+ *	order in page_private()
+ * @held_pages: pages in @blocks
+ */
+struct vb_hint {
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	u32 cmd_received;
+	u32 cmd_started;
+	__virtio32 start_id;
+	__virtio32 stop_id;
+	bool start_busy;
+	unsigned int in_flight;
+	bool used;
+	wait_queue_head_t wait;
+	unsigned long free_floor;
+	spinlock_t lock;		/* see above */
+	struct list_head blocks;
+	unsigned long held_pages;
+};
+
+/**
+ * struct vb_counters - what the driver did, for debugfs
+ * @inflated: pages given to the host
+ * @deflated: pages given back to the guest
+ * @migrated: balloon pages moved by compaction
+ * @inflate_fails: inflate requests cut short for lack of memory
+ * @host_errors: requests the device did not complete (broken queue)
+ * @stats_requests: statistics requests answered
+ * @reports: free page reports sent
+ * @reported_pages: pages in them
+ * @hint_runs: hinting runs started
+ * @hint_runs_stopped: runs ended by the device (STOP, DONE or new id)
+ * @hint_blocks: blocks hinted
+ * @hint_pages: pages in them
+ * @hint_full_waits: times a run waited for room on the queue
+ * @hint_shrunk: hinted pages given back early by the shrinker
+ * @hint_released: hinted pages given back on DONE or teardown
+ * @hint_last_pages: pages hinted by the last run
+ * @hint_last_ns: wall time of the last run, start id to STOP
+ * @hint_last_cpu_ns: CPU time the last run used
+ *
+ * Each counter is written under the lock, or in the one context, that owns
+ * what it counts, and read locklessly.
+ */
+struct vb_counters {
+	unsigned long inflated;
+	unsigned long deflated;
+	unsigned long migrated;
+	unsigned long inflate_fails;
+	unsigned long host_errors;
+	unsigned long stats_requests;
+	unsigned long reports;
+	unsigned long reported_pages;
+	unsigned long hint_runs;
+	unsigned long hint_runs_stopped;
+	unsigned long hint_blocks;
+	unsigned long hint_pages;
+	unsigned long hint_full_waits;
+	unsigned long hint_shrunk;
+	unsigned long hint_released;
+	unsigned long hint_last_pages;
+	u64 hint_last_ns;
+	u64 hint_last_cpu_ns;
+};
+
+/**
+ * struct virtio_balloon - one balloon device
+ * @vdev: the virtio device
+ * @vqs: virtqueues, indexed by &enum vb_vq_index (%NULL if not negotiated)
+ * @stop_lock: orders interrupt handlers against @stopping
+ * @stopping: teardown (remove, freeze) has begun: queue no work
+ * @resize_work: inflates or deflates toward the device's target
+ * @retry_delay: delay before the next inflate attempt after a failure
+ * @stats_work: answers a statistics request
+ * @acked: woken when the device uses a buffer of a queue the driver waits on
+ * @balloon_lock: serialises resizing and balloon page migration; protects
+ *	@pfns and @nr_pages
+ * @nr_pages: guest pages in the balloon
+ * @pfns: frame numbers of the current inflate or deflate request
+ * @b_dev_info: balloon pages, for the balloon compaction core
+ * @stats: statistics buffer on the stats queue
+ * @events: scratch space for the vm event counters (stats worker only)
+ * @pr_dev_info: free page reporting registration
+ * @hint: free page hinting state
+ * @shrinker: gives hinted blocks back when the guest needs memory
+ * @debugfs: this device's debugfs directory
+ * @cnt: counters
+ */
+struct virtio_balloon {
+	struct virtio_device *vdev;
+	struct virtqueue *vqs[VB_NR_VQS];
+
+	spinlock_t stop_lock;		/* see above */
+	bool stopping;
+
+	struct delayed_work resize_work;
+	unsigned long retry_delay;
+	struct work_struct stats_work;
+	wait_queue_head_t acked;
+
+	struct mutex balloon_lock;	/* see above */
+	unsigned int nr_pages;
+	__virtio32 pfns[VB_PFNS_PER_REQ];
+	struct balloon_dev_info b_dev_info;
+
+	struct virtio_balloon_stat stats[VIRTIO_BALLOON_S_NR];
+	unsigned long events[NR_VM_EVENT_ITEMS];
+
+	struct page_reporting_dev_info pr_dev_info;
+	struct vb_hint hint;
+	struct shrinker *shrinker;
+	struct dentry *debugfs;
+	struct vb_counters cnt;
+};
+
+static bool vb_has(const struct virtio_balloon *vb, unsigned int feature)
+{
+	return virtio_has_feature(vb->vdev, feature);
+}
+
+/* Queue @work on @wq unless teardown has begun; any context. */
+static void vb_queue_work(struct virtio_balloon *vb,
+			  struct workqueue_struct *wq, struct work_struct *work)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stopping)
+		queue_work(wq, work);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+static void vb_queue_resize(struct virtio_balloon *vb, unsigned long delay)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stopping)
+		mod_delayed_work(system_freezable_wq, &vb->resize_work, delay);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+/**
+ * vb_wait_used() - wait until the device returns a buffer of @vq
+ * @vb: the balloon
+ * @vq: a queue whose callback wakes @vb->acked
+ *
+ * Return: the buffer's token, or %NULL if the queue broke (device gone).
+ */
+static void *vb_wait_used(struct virtio_balloon *vb, struct virtqueue *vq)
+{
+	unsigned int len;
+	void *token = NULL;
+
+	while (!wait_event_timeout(vb->acked,
+				   (token = virtqueue_get_buf(vq, &len)),
+				   VB_DEVICE_POLL)) {
+		if (virtqueue_is_broken(vq))
+			return NULL;
+	}
+	return token;
+}
+
+/**
+ * vb_send() - send one driver-written buffer and wait for the device
+ * @vb: the balloon
+ * @vq: the queue
+ * @buf: the buffer (not on the stack)
+ * @len: its length in bytes
+ *
+ * A single-entry buffer needs no indirect table, so adding it allocates
+ * nothing and cannot recurse into reclaim.
+ *
+ * Return: 0, or -EIO if the device did not take or return the buffer.
+ */
+static int vb_send(struct virtio_balloon *vb, struct virtqueue *vq,
+		   void *buf, unsigned int len)
+{
+	struct scatterlist sg;
+
+	sg_init_one(&sg, buf, len);
+	if (virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN) ||
+	    !virtqueue_kick(vq) || !vb_wait_used(vb, vq)) {
+		vb->cnt.host_errors++;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Append the frame numbers of @page, in 4 KiB units, to @vb->pfns. */
+static unsigned int vb_add_pfns(struct virtio_balloon *vb, unsigned int n,
+				struct page *page)
+{
+	unsigned long pfn = page_to_pfn(page) * VB_UNITS_PER_PAGE;
+	unsigned int i;
+
+	BUILD_BUG_ON(PAGE_SHIFT < VIRTIO_BALLOON_PFN_SHIFT);
+	for (i = 0; i < VB_UNITS_PER_PAGE; i++)
+		vb->pfns[n++] = cpu_to_virtio32(vb->vdev, pfn + i);
+	return n;
+}
+
+/* Balloon size the device asks for minus what the balloon holds, in pages. */
+static long vb_target_delta(struct virtio_balloon *vb)
+{
+	u32 target;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	return (long)(target / VB_UNITS_PER_PAGE) - (long)vb->nr_pages;
+}
+
+static void vb_update_actual(struct virtio_balloon *vb)
+{
+	u32 actual = vb->nr_pages * VB_UNITS_PER_PAGE;
+
+	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual,
+			 &actual);
+}
+
+/*
+ * Without deflate-on-oom the balloon's pages are gone from the guest for
+ * good, so they leave the guest's managed memory (and MemTotal); with it
+ * they are only lent and stay counted.
+ */
+static void vb_account(struct virtio_balloon *vb, struct page *page, long n)
+{
+	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		adjust_managed_page_count(page, n);
+}
+
+/**
+ * vb_inflate() - move up to @want pages into the balloon
+ * @vb: the balloon
+ * @want: pages wanted, at most %VB_PAGES_PER_REQ are taken
+ *
+ * Pages are allocated before @balloon_lock is taken: the allocation may
+ * compact memory, and compaction migrates balloon pages under that lock.
+ *
+ * Return: pages inflated; fewer than asked if memory ran short.
+ */
+static unsigned int vb_inflate(struct virtio_balloon *vb, unsigned long want)
+{
+	unsigned int n = 0, nr_pfns = 0;
+	struct page *page;
+	LIST_HEAD(pages);
+
+	want = min_t(unsigned long, want, VB_PAGES_PER_REQ);
+	while (n < want) {
+		page = balloon_page_alloc();
+		if (!page)
+			break;
+		balloon_page_push(&pages, page);
+		n++;
+	}
+	if (!n)
+		return 0;
+
+	mutex_lock(&vb->balloon_lock);
+	list_for_each_entry(page, &pages, lru) {
+		nr_pfns = vb_add_pfns(vb, nr_pfns, page);
+		vb_account(vb, page, -1);
+	}
+	balloon_page_list_enqueue(&vb->b_dev_info, &pages);
+	vb->nr_pages += n;
+	vb->cnt.inflated += n;
+	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
+		nr_pfns * sizeof(vb->pfns[0]));
+	mutex_unlock(&vb->balloon_lock);
+	return n;
+}
+
+/**
+ * vb_deflate() - give up to @want balloon pages back to the guest
+ * @vb: the balloon
+ * @want: pages wanted, at most %VB_PAGES_PER_REQ are given back
+ *
+ * The host always hears of the pages before the guest can use them again,
+ * which %VIRTIO_BALLOON_F_MUST_TELL_HOST requires and costs nothing without
+ * it.  A device that no longer answers still gets its pages freed.
+ *
+ * Return: pages deflated.
+ */
+static unsigned int vb_deflate(struct virtio_balloon *vb, unsigned long want)
+{
+	unsigned int n, nr_pfns = 0;
+	struct page *page, *next;
+	LIST_HEAD(pages);
+
+	want = min_t(unsigned long, want, VB_PAGES_PER_REQ);
+	mutex_lock(&vb->balloon_lock);
+	n = balloon_page_list_dequeue(&vb->b_dev_info, &pages, want);
+	list_for_each_entry(page, &pages, lru)
+		nr_pfns = vb_add_pfns(vb, nr_pfns, page);
+	if (n)
+		vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb->pfns,
+			nr_pfns * sizeof(vb->pfns[0]));
+	vb->nr_pages -= n;
+	vb->cnt.deflated += n;
+	mutex_unlock(&vb->balloon_lock);
+
+	list_for_each_entry_safe(page, next, &pages, lru) {
+		list_del(&page->lru);
+		vb_account(vb, page, 1);
+		put_page(page);
+	}
+	return n;
+}
+
+static void vb_resize_work(struct work_struct *work)
+{
+	struct virtio_balloon *vb = container_of(to_delayed_work(work),
+						 struct virtio_balloon,
+						 resize_work);
+	unsigned long want;
+	long delta;
+
+	while (!READ_ONCE(vb->stopping) && (delta = vb_target_delta(vb))) {
+		want = min_t(unsigned long, abs(delta), VB_PAGES_PER_REQ);
+		if (delta > 0 && vb_inflate(vb, want) < want) {
+			/* Out of memory: try again later, less often. */
+			vb->cnt.inflate_fails++;
+			vb_update_actual(vb);
+			vb_queue_resize(vb, vb->retry_delay);
+			vb->retry_delay = min_t(unsigned long, 2 * vb->retry_delay,
+						VB_RETRY_MAX);
+			return;
+		}
+		if (delta < 0 && !vb_deflate(vb, want)) {
+			/* Every page left is isolated for migration. */
+			vb_update_actual(vb);
+			vb_queue_resize(vb, VB_RETRY_MIN);
+			return;
+		}
+		vb_update_actual(vb);
+		cond_resched();
+	}
+	vb->retry_delay = VB_RETRY_MIN;
+}
+
+/* Deflate the whole balloon, for teardown; resizing is stopped. */
+static void vb_deflate_all(struct virtio_balloon *vb)
+{
+	while (vb->nr_pages) {
+		if (!vb_deflate(vb, vb->nr_pages))
+			msleep(jiffies_to_msecs(VB_RETRY_MIN));
+	}
+	vb_update_actual(vb);
+}
+
+#ifdef CONFIG_BALLOON_COMPACTION
+/**
+ * vb_migratepage() - move a balloon page for memory compaction
+ * @b_dev_info: the balloon's page list
+ * @newpage: the page to put in the balloon instead
+ * @page: the isolated balloon page to give back
+ * @mode: migration mode (unused: the move never blocks on I/O)
+ *
+ * The host learns of @newpage before @page is given back.
+ *
+ * Return: %MIGRATEPAGE_SUCCESS, or -EAGAIN while the balloon is resizing.
+ */
+static int vb_migratepage(struct balloon_dev_info *b_dev_info,
+			  struct page *newpage, struct page *page,
+			  enum migrate_mode mode)
+{
+	struct virtio_balloon *vb = container_of(b_dev_info,
+						 struct virtio_balloon,
+						 b_dev_info);
+	unsigned long flags;
+
+	if (!mutex_trylock(&vb->balloon_lock))
+		return -EAGAIN;
+
+	/* The balloon's own reference on the page it now holds. */
+	get_page(newpage);
+	if (page_zone(page) != page_zone(newpage)) {
+		vb_account(vb, page, 1);
+		vb_account(vb, newpage, -1);
+	}
+
+	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
+		vb_add_pfns(vb, 0, newpage) * sizeof(vb->pfns[0]));
+
+	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
+	balloon_page_insert(b_dev_info, newpage);
+	b_dev_info->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&b_dev_info->pages_lock, flags);
+
+	vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb->pfns,
+		vb_add_pfns(vb, 0, page) * sizeof(vb->pfns[0]));
+	vb->cnt.migrated++;
+	mutex_unlock(&vb->balloon_lock);
+
+	balloon_page_finalize(page);
+	put_page(page);
+	return MIGRATEPAGE_SUCCESS;
+}
+#endif
+
+static void vb_set_stat(struct virtio_balloon *vb, unsigned int *n, u16 tag,
+			u64 val)
+{
+	vb->stats[*n].tag = cpu_to_virtio16(vb->vdev, tag);
+	vb->stats[*n].val = cpu_to_virtio64(vb->vdev, val);
+	(*n)++;
+}
+
+/* Fill @vb->stats from the guest's counters; return how many there are. */
+static unsigned int vb_fill_stats(struct virtio_balloon *vb)
+{
+	unsigned long *ev = vb->events;
+	unsigned long stalls = 0;
+	struct sysinfo si;
+	unsigned int n = 0;
+	int zid;
+
+	all_vm_events(ev);
+	si_meminfo(&si);
+	for (zid = 0; zid < MAX_NR_ZONES; zid++)
+		stalls += ev[ALLOCSTALL_NORMAL - ZONE_NORMAL + zid];
+
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_SWAP_IN,
+		    (u64)ev[PSWPIN] << PAGE_SHIFT);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_SWAP_OUT,
+		    (u64)ev[PSWPOUT] << PAGE_SHIFT);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_MAJFLT, ev[PGMAJFAULT]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_MINFLT,
+		    ev[PGFAULT] - ev[PGMAJFAULT]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_MEMFREE,
+		    (u64)si.freeram * si.mem_unit);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_MEMTOT,
+		    (u64)si.totalram * si.mem_unit);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_AVAIL,
+		    (u64)si_mem_available() << PAGE_SHIFT);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_CACHES,
+		    (u64)global_node_page_state(NR_FILE_PAGES) << PAGE_SHIFT);
+#ifdef CONFIG_HUGETLB_PAGE
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_HTLB_PGALLOC,
+		    ev[HTLB_BUDDY_PGALLOC]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_HTLB_PGFAIL,
+		    ev[HTLB_BUDDY_PGALLOC_FAIL]);
+#endif
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_OOM_KILL, ev[OOM_KILL]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_ALLOC_STALL, stalls);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_ASYNC_SCAN, ev[PGSCAN_KSWAPD]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_DIRECT_SCAN, ev[PGSCAN_DIRECT]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_ASYNC_RECLAIM, ev[PGSTEAL_KSWAPD]);
+	vb_set_stat(vb, &n, VIRTIO_BALLOON_S_DIRECT_RECLAIM, ev[PGSTEAL_DIRECT]);
+	return n;
+}
+
+/* Put the statistics buffer on the stats queue for the device to take. */
+static void vb_post_stats(struct virtio_balloon *vb)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_STATS];
+	struct scatterlist sg;
+
+	sg_init_one(&sg, vb->stats, vb_fill_stats(vb) * sizeof(vb->stats[0]));
+	if (virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL)) {
+		vb->cnt.host_errors++;
+		return;
+	}
+	virtqueue_kick(vq);
+}
+
+/*
+ * The device returns the statistics buffer when it wants fresh figures
+ * (spec: the buffer is always with the device between requests).
+ */
+static void vb_stats_work(struct work_struct *work)
+{
+	struct virtio_balloon *vb = container_of(work, struct virtio_balloon,
+						 stats_work);
+	unsigned int len;
+
+	if (!virtqueue_get_buf(vb->vqs[VB_VQ_STATS], &len))
+		return;
+	vb->cnt.stats_requests++;
+	vb_post_stats(vb);
+}
+
+static void vb_stats_done(struct virtqueue *vq)
+{
+	struct virtio_balloon *vb = vq->vdev->priv;
+
+	vb_queue_work(vb, system_freezable_wq, &vb->stats_work);
+}
+
+/* Inflate, deflate and reporting queues: a request finished. */
+static void vb_ack(struct virtqueue *vq)
+{
+	struct virtio_balloon *vb = vq->vdev->priv;
+
+	wake_up(&vb->acked);
+}
+
+/**
+ * vb_report() - report free pages to the device (free page reporting)
+ * @pr_dev_info: the registration
+ * @sg: the free blocks
+ * @nents: entries in @sg
+ *
+ * Return: 0 once the device has acknowledged the report, an error otherwise
+ * (page reporting then returns the pages unreported).
+ */
+static int vb_report(struct page_reporting_dev_info *pr_dev_info,
+		     struct scatterlist *sg, unsigned int nents)
+{
+	struct virtio_balloon *vb = container_of(pr_dev_info,
+						 struct virtio_balloon,
+						 pr_dev_info);
+	struct virtqueue *vq = vb->vqs[VB_VQ_REPORT];
+	int err;
+
+	err = virtqueue_add_inbuf(vq, sg, nents, vb, GFP_NOWAIT | __GFP_NOWARN);
+	if (err)
+		return err;
+	virtqueue_kick(vq);
+	if (!vb_wait_used(vb, vq)) {
+		vb->cnt.host_errors++;
+		return -EIO;
+	}
+	vb->cnt.reports++;
+	for (; sg; sg = sg_next(sg))
+		vb->cnt.reported_pages += sg->length >> PAGE_SHIFT;
+	return 0;
+}
+
+/*
+ * Free page hinting
+ * -----------------
+ * The device sets a new command id after each dirty bitmap sync of a
+ * migration round.  A run sends that id, then free blocks as input buffers,
+ * then STOP.  The device drops the hinted blocks from its dirty bitmap, so
+ * they are not sent in that round; whatever the guest writes later is
+ * dirtied again and sent in a later round, which makes it safe to give a
+ * block back to the guest at any time (the spec allows it even before the
+ * device used the buffer).  Blocks stay with the driver until DONE, so the
+ * next round's run hints only memory that became free since: the shrinker
+ * hands them back earlier if the guest needs memory.
+ *
+ * What is better than hinting only blocks of the largest order: the run
+ * goes down through the orders, so free memory that is fragmented is hinted
+ * too, largest blocks first (most memory per buffer, so the bulk is hinted
+ * while the migration thread is still behind it).  The queue is filled with
+ * its interrupt off and kicked in batches; on a full queue the run waits for
+ * the device (which polls the queue during a run) rather than freeing the
+ * block it could not add.
+ *
+ * The device reports the command id only through the config space, and
+ * QEMU shows STOP there while a run is under way: the id is therefore read
+ * once per config change interrupt, never polled.  A config change for
+ * another reason during a run thus ends that run; the next round starts a
+ * new one.
+ */
+
+static bool vb_hint_should_stop(struct virtio_balloon *vb, u32 id)
+{
+	return READ_ONCE(vb->hint.cmd_received) != id || READ_ONCE(vb->stopping);
+}
+
+/* Give @page (a hinted block) back to the page allocator. */
+static unsigned long vb_hint_free_block(struct page *page)
+{
+	unsigned int order = page_private(page);
+
+	set_page_private(page, 0);
+	__free_pages(page, order);
+	return 1UL << order;
+}
+
+/*
+ * Keep a block the device has used until DONE; once DONE has come, give it
+ * back at once.
+ */
+static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
+{
+	if (READ_ONCE(vb->hint.cmd_received) == VIRTIO_BALLOON_CMD_ID_DONE) {
+		vb->cnt.hint_released += vb_hint_free_block(page);
+		return;
+	}
+	spin_lock(&vb->hint.lock);
+	list_add_tail(&page->lru, &vb->hint.blocks);
+	vb->hint.held_pages += 1UL << page_private(page);
+	spin_unlock(&vb->hint.lock);
+}
+
+/* Collect the buffers the device has used; worker or teardown only. */
+static void vb_hint_reap(struct virtio_balloon *vb)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	unsigned int len;
+	void *token;
+
+	WRITE_ONCE(vb->hint.used, false);
+	while ((token = virtqueue_get_buf(vq, &len))) {
+		if (token == &vb->hint.start_id) {
+			vb->hint.start_busy = false;
+		} else if (token != &vb->hint.stop_id) {
+			vb->hint.in_flight--;
+			vb_hint_keep(vb, token);
+		}
+	}
+}
+
+/**
+ * vb_hint_release() - give hinted blocks back to the guest
+ * @vb: the balloon
+ * @want: pages wanted; blocks are given back whole, oldest first
+ *
+ * Blocks go back through the page allocator's free path, which initialises
+ * them the way this guest initialises all freed pages (poisoned with
+ * page_poison, zeroed with init_on_free); otherwise free pages have no
+ * defined contents anyway.  That is the initialisation the spec asks of a
+ * hinted page given back before DONE.
+ *
+ * Return: pages given back.
+ */
+static unsigned long vb_hint_release(struct virtio_balloon *vb,
+				     unsigned long want)
+{
+	unsigned long done = 0;
+	struct page *page;
+	LIST_HEAD(blocks);
+
+	spin_lock(&vb->hint.lock);
+	while (done < want && !list_empty(&vb->hint.blocks)) {
+		page = list_first_entry(&vb->hint.blocks, struct page, lru);
+		list_move_tail(&page->lru, &blocks);
+		done += 1UL << page_private(page);
+	}
+	vb->hint.held_pages -= done;
+	spin_unlock(&vb->hint.lock);
+
+	while (!list_empty(&blocks)) {
+		page = list_first_entry(&blocks, struct page, lru);
+		list_del(&page->lru);
+		vb_hint_free_block(page);
+		cond_resched();
+	}
+	return done;
+}
+
+/* Add a 4-byte command buffer; the caller made room for it. */
+static int vb_hint_add_cmd(struct virtio_balloon *vb, __virtio32 *buf, u32 id)
+{
+	struct scatterlist sg;
+
+	*buf = cpu_to_virtio32(vb->vdev, id);
+	sg_init_one(&sg, buf, sizeof(*buf));
+	return virtqueue_add_outbuf(vb->vqs[VB_VQ_HINT], &sg, 1, buf,
+				    GFP_KERNEL);
+}
+
+/**
+ * vb_hint_make_room() - wait until the free page queue has room
+ * @vb: the balloon
+ * @id: the current run's id
+ * @slots: free entries wanted (one is always kept for the STOP buffer)
+ *
+ * Return: true once there is room; false if the run must end (the device
+ * changed the command, teardown began, or the device stopped answering).
+ */
+static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
+			      unsigned int slots)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+
+	vb_hint_reap(vb);
+	while (vq->num_free < slots) {
+		if (vb_hint_should_stop(vb, id) || virtqueue_is_broken(vq))
+			return false;
+		vb->cnt.hint_full_waits++;
+		if (virtqueue_enable_cb(vq))
+			wait_event_timeout(vb->hint.wait,
+					   READ_ONCE(vb->hint.used) ||
+					   vb_hint_should_stop(vb, id),
+					   VB_HINT_FULL_WAIT);
+		virtqueue_disable_cb(vq);
+		vb_hint_reap(vb);
+	}
+	return true;
+}
+
+/* Allocate a free block of @order unless that would eat into the reserve. */
+static struct page *vb_hint_alloc(struct virtio_balloon *vb,
+				  unsigned int order)
+{
+	struct page *page;
+
+	if (global_zone_page_state(NR_FREE_PAGES) <
+	    vb->hint.free_floor + (1UL << order))
+		return NULL;
+	page = alloc_pages(VB_HINT_GFP, order);
+	if (page)
+		set_page_private(page, order);
+	return page;
+}
+
+/**
+ * vb_hint_run() - hint free memory for command @id
+ * @vb: the balloon
+ * @id: the command id the device set
+ *
+ * Runs until free memory (above the reserve) is used up or the device ends
+ * the run, and always closes it with one STOP buffer.
+ */
+static void vb_hint_run(struct virtio_balloon *vb, u32 id)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	u64 cpu_start = current->se.sum_exec_runtime;
+	ktime_t start = ktime_get();
+	unsigned long pages = 0, blocks = 0;
+	int order = VB_MAX_PAGE_ORDER;
+	unsigned int batch = 0;
+	struct scatterlist sg;
+	struct page *page;
+
+	vb->hint.cmd_started = id;
+	vb->cnt.hint_runs++;
+	virtqueue_disable_cb(vq);
+
+	/* Room for the start id and, later, STOP; the old start id returned. */
+	while (vb->hint.start_busy || vq->num_free < 2) {
+		if (!vb_hint_make_room(vb, id, 2) || vb->hint.start_busy)
+			goto out;
+	}
+	if (vb_hint_add_cmd(vb, &vb->hint.start_id, id))
+		goto out;
+	vb->hint.start_busy = true;
+
+	while (order >= VB_HINT_MIN_ORDER) {
+		if (vb_hint_should_stop(vb, id))
+			break;
+		if (vq->num_free < 2) {
+			virtqueue_kick(vq);
+			batch = 0;
+			if (!vb_hint_make_room(vb, id, 2))
+				break;
+		}
+		page = vb_hint_alloc(vb, order);
+		if (!page) {
+			order--;
+			continue;
+		}
+		sg_init_table(&sg, 1);
+		sg_set_page(&sg, page, PAGE_SIZE << order, 0);
+		if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL)) {
+			vb_hint_free_block(page);
+			break;
+		}
+		vb->hint.in_flight++;
+		blocks++;
+		pages += 1UL << order;
+		if (++batch == VB_HINT_KICK_BATCH) {
+			virtqueue_kick(vq);
+			batch = 0;
+			vb_hint_reap(vb);
+			cond_resched();
+		}
+	}
+
+	if (vb_hint_should_stop(vb, id))
+		vb->cnt.hint_runs_stopped++;
+	/* The slot kept free above always takes the STOP buffer. */
+	vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP);
+	virtqueue_kick(vq);
+out:
+	vb->cnt.hint_blocks += blocks;
+	vb->cnt.hint_pages += pages;
+	vb->cnt.hint_last_pages = pages;
+	vb->cnt.hint_last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	vb->cnt.hint_last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
+	/* Blocks still on the queue come back through the callback. */
+	if (!virtqueue_enable_cb(vq))
+		vb_hint_reap(vb);
+}
+
+static void vb_hint_work(struct work_struct *work)
+{
+	struct virtio_balloon *vb = container_of(work, struct virtio_balloon,
+						 hint.work);
+	u32 cmd = READ_ONCE(vb->hint.cmd_received);
+
+	vb_hint_reap(vb);
+	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
+		vb->cnt.hint_released += vb_hint_release(vb, ULONG_MAX);
+	else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP && cmd != vb->hint.cmd_started)
+		vb_hint_run(vb, cmd);
+}
+
+/* Free page queue callback: the device returned buffers. */
+static void vb_hint_used(struct virtqueue *vq)
+{
+	struct virtio_balloon *vb = vq->vdev->priv;
+
+	WRITE_ONCE(vb->hint.used, true);
+	wake_up(&vb->hint.wait);
+	vb_queue_work(vb, vb->hint.wq, &vb->hint.work);
+}
+
+/*
+ * Shrinker: hinted blocks are free memory the driver holds on the host's
+ * behalf, so all of them are offered to reclaim at any priority (seeks 0).
+ */
+static unsigned long vb_shrink_count(struct shrinker *shrinker,
+				     struct shrink_control *sc)
+{
+	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
+
+	return READ_ONCE(vb->hint.held_pages) ?: SHRINK_EMPTY;
+}
+
+static unsigned long vb_shrink_scan(struct shrinker *shrinker,
+				    struct shrink_control *sc)
+{
+	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
+	unsigned long freed = vb_hint_release(vb, sc->nr_to_scan);
+
+	vb->cnt.hint_shrunk += freed;
+	return freed ?: SHRINK_STOP;
+}
+
+static const struct vb_shrinker_ops vb_shrinker_ops = {
+	.count = vb_shrink_count,
+	.scan = vb_shrink_scan,
+};
+
+static void vb_config_changed(struct virtio_device *vdev)
+{
+	struct virtio_balloon *vb = vdev->priv;
+	unsigned long flags;
+	u32 cmd;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (vb->stopping)
+		goto out;
+	mod_delayed_work(system_freezable_wq, &vb->resize_work, 0);
+	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+		virtio_cread_le(vdev, struct virtio_balloon_config,
+				free_page_hint_cmd_id, &cmd);
+		WRITE_ONCE(vb->hint.cmd_received, cmd);
+		queue_work(vb->hint.wq, &vb->hint.work);
+	}
+out:
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+static int vb_state_show(struct seq_file *f, void *unused)
+{
+	struct virtio_balloon *vb = f->private;
+	const struct vb_counters *c = &vb->cnt;
+	u32 target, poison = 0;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	if (vb_has(vb, VIRTIO_BALLOON_F_PAGE_POISON))
+		virtio_cread_le(vb->vdev, struct virtio_balloon_config,
+				poison_val, &poison);
+
+	seq_printf(f, "features: %#llx\n", vb->vdev->features);
+	seq_printf(f, "page_size: %lu\n", PAGE_SIZE);
+	seq_printf(f, "target_units: %u\n", target);
+	seq_printf(f, "balloon_pages: %u\n", READ_ONCE(vb->nr_pages));
+	seq_printf(f, "poison_val: %#x\n", poison);
+	seq_printf(f, "inflated_pages: %lu\n", c->inflated);
+	seq_printf(f, "deflated_pages: %lu\n", c->deflated);
+	seq_printf(f, "migrated_pages: %lu\n", c->migrated);
+	seq_printf(f, "inflate_fails: %lu\n", c->inflate_fails);
+	seq_printf(f, "host_errors: %lu\n", c->host_errors);
+	seq_printf(f, "stats_requests: %lu\n", c->stats_requests);
+	seq_printf(f, "reports: %lu\n", c->reports);
+	seq_printf(f, "reported_pages: %lu\n", c->reported_pages);
+	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(vb->hint.cmd_received));
+	seq_printf(f, "hint_runs: %lu\n", c->hint_runs);
+	seq_printf(f, "hint_runs_stopped: %lu\n", c->hint_runs_stopped);
+	seq_printf(f, "hint_blocks: %lu\n", c->hint_blocks);
+	seq_printf(f, "hint_pages: %lu\n", c->hint_pages);
+	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(vb->hint.held_pages));
+	seq_printf(f, "hint_in_flight_blocks: %u\n",
+		   READ_ONCE(vb->hint.in_flight));
+	seq_printf(f, "hint_full_waits: %lu\n", c->hint_full_waits);
+	seq_printf(f, "hint_shrunk_pages: %lu\n", c->hint_shrunk);
+	seq_printf(f, "hint_released_pages: %lu\n", c->hint_released);
+	seq_printf(f, "hint_last_pages: %lu\n", c->hint_last_pages);
+	seq_printf(f, "hint_last_us: %llu\n",
+		   div_u64(c->hint_last_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_last_cpu_us: %llu\n",
+		   div_u64(c->hint_last_cpu_ns, NSEC_PER_USEC));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vb_state);
+
+static bool vb_fault(enum vb_probe_step step)
+{
+	return READ_ONCE(fail_probe_at) == step;
+}
+
+static int vb_init_vqs(struct virtio_balloon *vb)
+{
+	struct vb_vq_spec spec[VB_NR_VQS] = {
+		[VB_VQ_INFLATE] = { "inflate", vb_ack },
+		[VB_VQ_DEFLATE] = { "deflate", vb_ack },
+	};
+	int err;
+
+	if (vb_has(vb, VIRTIO_BALLOON_F_STATS_VQ))
+		spec[VB_VQ_STATS] = (struct vb_vq_spec){ "stats", vb_stats_done };
+	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		spec[VB_VQ_HINT] = (struct vb_vq_spec){ "free_page", vb_hint_used };
+	if (vb_has(vb, VIRTIO_BALLOON_F_PAGE_REPORTING))
+		spec[VB_VQ_REPORT] = (struct vb_vq_spec){ "reporting", vb_ack };
+
+	err = vb_fault(VB_PROBE_FAULT_VQS) ? -ENOMEM :
+		vb_find_vqs(vb->vdev, VB_NR_VQS, vb->vqs, spec);
+	if (err)
+		dev_err(&vb->vdev->dev, "cannot set up virtqueues: %d\n", err);
+	return err;
+}
+
+/* Start the device once the virtqueues exist: DRIVER_OK, then the work. */
+static void vb_start(struct virtio_balloon *vb)
+{
+	u32 poison;
+
+	/* Written before DRIVER_OK and never again, as the spec requires. */
+	if (vb_has(vb, VIRTIO_BALLOON_F_PAGE_POISON)) {
+		memset(&poison, page_poisoning_enabled_static() ? PAGE_POISON : 0,
+		       sizeof(poison));
+		virtio_cwrite_le(vb->vdev, struct virtio_balloon_config,
+				 poison_val, &poison);
+	}
+	virtio_device_ready(vb->vdev);
+
+	spin_lock_irq(&vb->stop_lock);
+	vb->stopping = false;
+	spin_unlock_irq(&vb->stop_lock);
+
+	if (vb->vqs[VB_VQ_STATS])
+		vb_post_stats(vb);
+	vb_queue_resize(vb, 0);
+}
+
+/**
+ * vb_stop() - stop all work and give every page back to the guest
+ * @vb: the balloon
+ *
+ * For remove and freeze: afterwards the device is reset and has no buffers,
+ * the balloon is empty and no hinted block is held.
+ */
+static void vb_stop(struct virtio_balloon *vb)
+{
+	struct virtqueue *hvq = vb->vqs[VB_VQ_HINT];
+	struct page *page;
+
+	spin_lock_irq(&vb->stop_lock);
+	vb->stopping = true;
+	spin_unlock_irq(&vb->stop_lock);
+
+	if (vb->vqs[VB_VQ_REPORT])
+		page_reporting_unregister(&vb->pr_dev_info);
+	cancel_delayed_work_sync(&vb->resize_work);
+	cancel_work_sync(&vb->stats_work);
+	if (hvq) {
+		wake_up(&vb->hint.wait);
+		cancel_work_sync(&vb->hint.work);
+	}
+
+	vb_deflate_all(vb);
+	virtio_reset_device(vb->vdev);
+
+	if (hvq) {
+		vb_hint_reap(vb);
+		while ((page = virtqueue_detach_unused_buf(hvq))) {
+			if (page == (void *)&vb->hint.start_id ||
+			    page == (void *)&vb->hint.stop_id)
+				continue;
+			vb->cnt.hint_released += vb_hint_free_block(page);
+		}
+		vb->hint.in_flight = 0;
+		vb->hint.start_busy = false;
+		vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
+		vb->cnt.hint_released += vb_hint_release(vb, ULONG_MAX);
+	}
+	vb->vdev->config->del_vqs(vb->vdev);
+	memset(vb->vqs, 0, sizeof(vb->vqs));
+}
+
+static int vb_register_reporting(struct virtio_balloon *vb)
+{
+	int err;
+
+	if (!vb->vqs[VB_VQ_REPORT])
+		return 0;
+	vb->pr_dev_info.report = vb_report;
+	err = vb_fault(VB_PROBE_FAULT_REPORTING) ? -ENOMEM :
+		page_reporting_register(&vb->pr_dev_info);
+	if (err)
+		dev_err(&vb->vdev->dev, "cannot register free page reporting: %d\n",
+			err);
+	return err;
+}
+
+static int vb_probe(struct virtio_device *vdev)
+{
+	struct virtio_balloon *vb;
+	int err;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "device has no config space access\n");
+		return -EINVAL;
+	}
+
+	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	if (!vb)
+		return -ENOMEM;
+	vdev->priv = vb;
+	vb->vdev = vdev;
+	spin_lock_init(&vb->stop_lock);
+	vb->stopping = true;
+	INIT_DELAYED_WORK(&vb->resize_work, vb_resize_work);
+	vb->retry_delay = VB_RETRY_MIN;
+	INIT_WORK(&vb->stats_work, vb_stats_work);
+	init_waitqueue_head(&vb->acked);
+	mutex_init(&vb->balloon_lock);
+	balloon_devinfo_init(&vb->b_dev_info);
+#ifdef CONFIG_BALLOON_COMPACTION
+	vb->b_dev_info.migratepage = vb_migratepage;
+#endif
+	INIT_WORK(&vb->hint.work, vb_hint_work);
+	init_waitqueue_head(&vb->hint.wait);
+	spin_lock_init(&vb->hint.lock);
+	INIT_LIST_HEAD(&vb->hint.blocks);
+	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
+	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
+	vb->hint.free_floor = totalram_pages() >> VB_HINT_RESERVE_SHIFT;
+
+	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+		vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
+						      WQ_FREEZABLE,
+						      dev_name(&vdev->dev));
+		if (!vb->hint.wq) {
+			err = -ENOMEM;
+			goto err_free;
+		}
+	}
+
+	err = vb_init_vqs(vb);
+	if (err)
+		goto err_wq;
+
+	if (vb->vqs[VB_VQ_HINT]) {
+		vb->shrinker = vb_fault(VB_PROBE_FAULT_SHRINKER) ?
+			ERR_PTR(-ENOMEM) :
+			vb_shrinker_create(dev_name(&vdev->dev), vb,
+					   &vb_shrinker_ops);
+		if (IS_ERR(vb->shrinker)) {
+			err = PTR_ERR(vb->shrinker);
+			vb->shrinker = NULL;
+			dev_err(&vdev->dev, "cannot register shrinker: %d\n",
+				err);
+			goto err_vqs;
+		}
+	}
+
+	vb_start(vb);
+	err = vb_register_reporting(vb);
+	if (err)
+		goto err_stop;
+
+	vb->debugfs = debugfs_create_dir(dev_name(&vdev->dev), vb_debugfs_root);
+	debugfs_create_file("state", 0444, vb->debugfs, vb, &vb_state_fops);
+	return 0;
+
+err_stop:
+	vb->vqs[VB_VQ_REPORT] = NULL;	/* never registered */
+	vb_stop(vb);
+	goto err_shrinker;
+err_vqs:
+	/* The device keeps its queues enabled until it is reset. */
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
+err_shrinker:
+	if (vb->shrinker)
+		vb_shrinker_destroy(vb->shrinker);
+err_wq:
+	if (vb->hint.wq)
+		destroy_workqueue(vb->hint.wq);
+err_free:
+	kfree(vb);
+	return err;
+}
+
+static void vb_remove(struct virtio_device *vdev)
+{
+	struct virtio_balloon *vb = vdev->priv;
+
+	debugfs_remove_recursive(vb->debugfs);
+	if (vb->shrinker)
+		vb_shrinker_destroy(vb->shrinker);
+	vb_stop(vb);
+	if (vb->hint.wq)
+		destroy_workqueue(vb->hint.wq);
+	kfree(vb);
+}
+
+static int vb_validate(struct virtio_device *vdev)
+{
+	bool fills_free_pages = page_poisoning_enabled_static() ||
+				want_init_on_free();
+
+	/*
+	 * PAGE_POISON tells the device what freed pages contain, which only
+	 * means something if the guest fills them.  A guest that does must
+	 * be able to tell the device, or pages it reports could come back
+	 * with other contents: without PAGE_POISON it does not report.
+	 */
+	if (!fills_free_pages)
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
+	if (fills_free_pages &&
+	    !virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_REPORTING);
+
+	/* Frame numbers on the queues are guest physical, never bus, addresses. */
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+static int __maybe_unused vb_freeze(struct virtio_device *vdev)
+{
+	vb_stop(vdev->priv);
+	return 0;
+}
+
+static int __maybe_unused vb_restore(struct virtio_device *vdev)
+{
+	struct virtio_balloon *vb = vdev->priv;
+	int err;
+
+	err = vb_init_vqs(vb);
+	if (err)
+		return err;
+	vb_start(vb);
+	err = vb_register_reporting(vb);
+	if (err) {
+		vb->vqs[VB_VQ_REPORT] = NULL;
+		vb_stop(vb);
+	}
+	return err;
+}
+
+static unsigned int vb_features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM, VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+	VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_PAGE_REPORTING,
+};
+
+static const struct virtio_device_id vb_id_table[] = {
+	{ .device = VIRTIO_ID_BALLOON, .vendor = VIRTIO_DEV_ANY_ID },
+	{ }
+};
+
+static struct virtio_driver vb_driver = {
+	.driver.name = KBUILD_MODNAME,
+	.driver.owner = THIS_MODULE,
+	.id_table = vb_id_table,
+	.feature_table = vb_features,
+	.feature_table_size = ARRAY_SIZE(vb_features),
+	.validate = vb_validate,
+	.probe = vb_probe,
+	.config_changed = vb_config_changed,
+	.remove = vb_remove,
+#ifdef CONFIG_PM
+	.freeze = pm_sleep_ptr(vb_freeze),
+	.restore = pm_sleep_ptr(vb_restore),
+#endif
+};
+
+static int __init vb_init(void)
+{
+	int err;
+
+	vb_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	err = register_virtio_driver(&vb_driver);
+	if (err)
+		debugfs_remove_recursive(vb_debugfs_root);
+	return err;
+}
+module_init(vb_init);
+
+static void __exit vb_exit(void)
+{
+	unregister_virtio_driver(&vb_driver);
+	debugfs_remove_recursive(vb_debugfs_root);
+}
+module_exit(vb_exit);
+
+MODULE_DEVICE_TABLE(virtio, vb_id_table);
+MODULE_DESCRIPTION("Virtio memory balloon driver");
+MODULE_LICENSE("GPL");
