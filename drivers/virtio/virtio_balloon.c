@@ -652,6 +652,8 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
 						 struct virtio_balloon,
 						 pr_dev_info);
 	struct virtqueue *vq = vb->vqs[VB_VQ_REPORT];
+	struct scatterlist *s;
+	unsigned int i;
 	int err;
 
 	err = virtqueue_add_inbuf(vq, sg, nents, vb, GFP_NOWAIT | __GFP_NOWARN);
@@ -663,8 +665,8 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
 		return -EIO;
 	}
 	vb->cnt.reports++;
-	for (; sg; sg = sg_next(sg))
-		vb->cnt.reported_pages += sg->length >> PAGE_SHIFT;
+	for_each_sg(sg, s, nents, i)
+		vb->cnt.reported_pages += s->length >> PAGE_SHIFT;
 	return 0;
 }
 
@@ -799,17 +801,19 @@ static int vb_hint_add_cmd(struct virtio_balloon *vb, __virtio32 *buf, u32 id)
  * @vb: the balloon
  * @id: the current run's id
  * @slots: free entries wanted (one is always kept for the STOP buffer)
+ * @start_id: also wait until the device returned the start id buffer, so
+ *	that it can carry a new id
  *
  * Return: true once there is room; false if the run must end (the device
  * changed the command, teardown began, or the device stopped answering).
  */
 static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
-			      unsigned int slots)
+			      unsigned int slots, bool start_id)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
 
 	vb_hint_reap(vb);
-	while (vq->num_free < slots) {
+	while (vq->num_free < slots || (start_id && vb->hint.start_busy)) {
 		if (vb_hint_should_stop(vb, id) || virtqueue_is_broken(vq))
 			return false;
 		vb->cnt.hint_full_waits++;
@@ -862,12 +866,9 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	vb->cnt.hint_runs++;
 	virtqueue_disable_cb(vq);
 
-	/* Room for the start id and, later, STOP; the old start id returned. */
-	while (vb->hint.start_busy || vq->num_free < 2) {
-		if (!vb_hint_make_room(vb, id, 2) || vb->hint.start_busy)
-			goto out;
-	}
-	if (vb_hint_add_cmd(vb, &vb->hint.start_id, id))
+	/* Room for the start id and, later, STOP; the old start id back. */
+	if (!vb_hint_make_room(vb, id, 2, true) ||
+	    vb_hint_add_cmd(vb, &vb->hint.start_id, id))
 		goto out;
 	vb->hint.start_busy = true;
 
@@ -877,7 +878,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		if (vq->num_free < 2) {
 			virtqueue_kick(vq);
 			batch = 0;
-			if (!vb_hint_make_room(vb, id, 2))
+			if (!vb_hint_make_room(vb, id, 2, false))
 				break;
 		}
 		page = vb_hint_alloc(vb, order);
