@@ -17,7 +17,7 @@ DRIVER_DEPS := $(DRIVER_SRCS) $(UAPI_HDR) drivers/virtio/Kbuild
 KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
 .PHONY: all setup modules sparse checkpatch kernel-doc lint selftests \
-	check demo bench clean help FORCE
+	guest-tests list check demo clean help
 
 # Targets that only read the working tree need no kernels.
 NO_KERNEL_GOALS := clean help checkpatch
@@ -96,4 +96,30 @@ kernel-doc:
 
 lint: sparse checkpatch kernel-doc
 
-FORCE:
+# Guest test programs (static, kselftest TAP) and the host runner.
+PROGS_DIR := $(BUILD)/selftests
+VMTEST := python3 $(SELFTEST_DIR)/vmtest.py
+VMTEST_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$(k)/virtio_balloon.ko)
+VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $(T),--test $(T))
+
+selftests:
+	@$(MAKE) -s -C $(SELFTEST_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
+
+guest-tests: modules selftests
+	$(VMTEST) $(VMTEST_ARGS)
+
+list:
+	@$(VMTEST) $(VMTEST_ARGS) --list
+
+# The README's test command: everything, from a fresh machine.
+check: setup
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory guest-tests
+
+# The README's main job.
+demo: setup
+	@$(MAKE) --no-print-directory modules selftests
+	$(VMTEST) $(VMTEST_ARGS) --demo
+
+clean:
+	rm -rf $(BUILD)

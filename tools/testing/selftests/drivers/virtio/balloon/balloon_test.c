@@ -1,0 +1,592 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers shared by the virtio-balloon guest test programs.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "balloon_test.h"
+
+/* Big enough for /proc/meminfo and /proc/vmstat of current kernels. */
+#define BT_PROC_BUF		65536
+/* Interval between two checks while waiting for a driver (un)bind. */
+#define BT_POLL_MS		10
+#define MSEC_PER_SEC		1000
+#define NSEC_PER_MSEC		1000000L
+
+static const char * const bt_feature_names[BT_F_NR_BALLOON] = {
+	[BT_F_MUST_TELL_HOST]	= "MUST_TELL_HOST",
+	[BT_F_STATS_VQ]		= "STATS_VQ",
+	[BT_F_DEFLATE_ON_OOM]	= "DEFLATE_ON_OOM",
+	[BT_F_FREE_PAGE_HINT]	= "FREE_PAGE_HINT",
+	[BT_F_PAGE_POISON]	= "PAGE_POISON",
+	[BT_F_REPORTING]	= "PAGE_REPORTING",
+};
+
+/**
+ * bt_feature_name() - Name of a balloon feature bit.
+ * @bit: feature bit number.
+ *
+ * Return: the VIRTIO_BALLOON_F_ suffix, or "?" for bits outside the
+ * balloon-specific range.
+ */
+const char *bt_feature_name(unsigned int bit)
+{
+	return bit < BT_F_NR_BALLOON ? bt_feature_names[bit] : "?";
+}
+
+static int rpc_fd = -1;
+
+/**
+ * rpc_open() - Open the RPC serial port once and put it in raw mode.
+ *
+ * Return: file descriptor, or -1 with errno set.
+ */
+static int rpc_open(void)
+{
+	struct termios tio;
+	int fd;
+
+	if (rpc_fd >= 0)
+		return rpc_fd;
+	fd = open(BT_RPC_TTY, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (tcgetattr(fd, &tio) < 0)
+		goto err;
+	cfmakeraw(&tio);
+	tio.c_cflag |= CLOCAL | CREAD;
+	tio.c_cflag &= ~CRTSCTS;
+	tio.c_cc[VMIN] = 1;
+	tio.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSANOW, &tio) < 0)
+		goto err;
+	tcflush(fd, TCIOFLUSH);
+	rpc_fd = fd;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * read_line() - Read one '\n'-terminated line from @fd.
+ * @fd: file descriptor.
+ * @buf: destination, NUL-terminated, without the newline.
+ * @len: size of @buf; longer lines are truncated but fully consumed.
+ *
+ * Return: 0 on success, -1 on error or end of file.
+ */
+static int read_line(int fd, char *buf, size_t len)
+{
+	size_t pos = 0;
+	char c;
+
+	for (;;) {
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		if (c == '\n')
+			break;
+		if (pos + 1 < len)
+			buf[pos++] = c;
+	}
+	buf[pos] = '\0';
+	return 0;
+}
+
+/**
+ * host_cmd() - Ask the host runner to perform a command.
+ * @reply: buffer for the reply payload (or error message).
+ * @len: size of @reply.
+ * @fmt: printf format of the command line, without the trailing newline.
+ *
+ * Sends "<cmd> [args]\n" on the RPC port and waits for "ok [payload]" or
+ * "err <message>".
+ *
+ * Return: 0 if the host answered "ok", -1 otherwise; @reply then holds the
+ * host's message or a description of the transport error.
+ */
+int host_cmd(char *reply, size_t len, const char *fmt, ...)
+{
+	char line[BT_LINE_MAX];
+	va_list ap;
+	int fd, n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 1 || strchr(line, '\n')) {
+		snprintf(reply, len, "rpc: invalid command");
+		return -1;
+	}
+	line[n++] = '\n';
+
+	fd = rpc_open();
+	if (fd < 0 || write_all(fd, line, n) < 0 ||
+	    read_line(fd, line, sizeof(line)) < 0) {
+		snprintf(reply, len, "rpc: %s", strerror(errno));
+		return -1;
+	}
+	if (!strcmp(line, "ok") || !strncmp(line, "ok ", 3)) {
+		snprintf(reply, len, "%s", line[2] ? line + 3 : "");
+		return 0;
+	}
+	snprintf(reply, len, "%s", !strncmp(line, "err ", 4) ? line + 4 : line);
+	return -1;
+}
+
+/**
+ * read_file() - Read a small file into a NUL-terminated buffer.
+ * @path: file to read.
+ * @buf: destination.
+ * @len: size of @buf; at most @len - 1 bytes are read.
+ *
+ * Return: number of bytes read, or -1 with errno set.
+ */
+ssize_t read_file(const char *path, char *buf, size_t len)
+{
+	size_t pos = 0;
+	int fd;
+
+	if (!len) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (pos + 1 < len) {
+		ssize_t n = read(fd, buf + pos, len - 1 - pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		if (!n)
+			break;
+		pos += n;
+	}
+	close(fd);
+	buf[pos] = '\0';
+	return pos;
+}
+
+/**
+ * find_field() - Find the value following "<key><sep>" at a line start.
+ * @text: NUL-terminated text made of lines.
+ * @key: key to look for.
+ * @sep: separator that must follow the key (':' or ' ').
+ *
+ * Return: pointer to the first non-blank character of the value, or NULL.
+ */
+static const char *find_field(const char *text, const char *key, char sep)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, key, klen) && p[klen] == sep) {
+			p += klen + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static long long proc_field(const char *path, const char *key, char sep)
+{
+	char *buf = malloc(BT_PROC_BUF);
+	const char *val;
+	long long ret = -1;
+
+	if (!buf)
+		return -1;
+	if (read_file(path, buf, BT_PROC_BUF) >= 0) {
+		val = find_field(buf, key, sep);
+		if (val)
+			ret = strtoll(val, NULL, 10);
+	}
+	free(buf);
+	return ret;
+}
+
+/**
+ * meminfo_kb() - Read a /proc/meminfo field.
+ * @field: field name without the colon, e.g. "MemTotal".
+ *
+ * Return: value in KiB, or -1 if the field is missing.
+ */
+long long meminfo_kb(const char *field)
+{
+	return proc_field("/proc/meminfo", field, ':');
+}
+
+/**
+ * vmstat_read() - Read a /proc/vmstat counter.
+ * @counter: counter name, e.g. "balloon_inflate".
+ *
+ * Return: counter value, or -1 if the counter is missing.
+ */
+long long vmstat_read(const char *counter)
+{
+	return proc_field("/proc/vmstat", counter, ' ');
+}
+
+/**
+ * kv_file_get() - Read one "key: value" line of a small text file.
+ * @path: file, e.g. a debugfs state file.
+ * @key: key to look for.
+ * @val: destination for the value, trailing blanks removed.
+ * @len: size of @val.
+ *
+ * Return: 0 on success, -1 with errno set (ENOENT if the key is missing).
+ */
+int kv_file_get(const char *path, const char *key, char *val, size_t len)
+{
+	char buf[BT_LINE_MAX * 4];
+	const char *p;
+	size_t n;
+
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = find_field(buf, key, ':');
+	if (!p) {
+		errno = ENOENT;
+		return -1;
+	}
+	n = strcspn(p, "\n");
+	while (n && isspace((unsigned char)p[n - 1]))
+		n--;
+	snprintf(val, len, "%.*s", (int)n, p);
+	return 0;
+}
+
+/**
+ * json_get() - Extract a scalar from a flat one-line JSON object.
+ * @json: object text as produced by the host runner.
+ * @key: member name (may contain dots, e.g. "ram.transferred").
+ * @val: destination for the value, string quotes removed.
+ * @len: size of @val.
+ *
+ * Only meant for the flat objects the host sends; nested values are not
+ * parsed.
+ *
+ * Return: 0 on success, -1 if @key is missing.
+ */
+int json_get(const char *json, const char *key, char *val, size_t len)
+{
+	char pattern[BT_LINE_MAX];
+	const char *p;
+	size_t n;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+	p = strstr(json, pattern);
+	if (!p)
+		return -1;
+	p += strlen(pattern);
+	while (*p == ' ')
+		p++;
+	if (*p == '"') {
+		p++;
+		n = strcspn(p, "\"");
+	} else {
+		n = strcspn(p, ",} ");
+	}
+	snprintf(val, len, "%.*s", (int)n, p);
+	return 0;
+}
+
+/**
+ * balloon_find_device() - Find the virtio device bound to the balloon driver.
+ * @name: destination for the device name, e.g. "virtio0".
+ * @len: size of @name.
+ *
+ * Return: 0 if a bound device was found, -1 otherwise.
+ */
+int balloon_find_device(char *name, size_t len)
+{
+	struct dirent *de;
+	int ret = -1;
+	DIR *dir;
+
+	dir = opendir(BT_DRIVER_DIR);
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		if (!strncmp(de->d_name, "virtio", strlen("virtio"))) {
+			snprintf(name, len, "%s", de->d_name);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	return ret;
+}
+
+/**
+ * balloon_wait_bound() - Wait until a device is (un)bound to the driver.
+ * @bound: non-zero to wait for a bound device, zero to wait for none.
+ * @timeout_ms: how long to wait.
+ *
+ * Return: 0 when the state was reached, -1 on timeout.
+ */
+int balloon_wait_bound(int bound, unsigned int timeout_ms)
+{
+	char name[BT_DEVNAME_MAX];
+	unsigned int waited = 0;
+
+	for (;;) {
+		if (!balloon_find_device(name, sizeof(name)) == !!bound)
+			return 0;
+		if (waited >= timeout_ms)
+			return -1;
+		msleep(BT_POLL_MS);
+		waited += BT_POLL_MS;
+	}
+}
+
+/**
+ * virtio_read_features() - Read the negotiated features of a virtio device.
+ * @devname: device name on the virtio bus, e.g. "virtio0".
+ * @features: destination bitmap of the first 64 feature bits.
+ *
+ * The sysfs "features" file is a string of '0'/'1', feature bit 0 first.
+ *
+ * Return: 0 on success, -1 with errno set.
+ */
+int virtio_read_features(const char *devname, uint64_t *features)
+{
+	char path[BT_LINE_MAX], buf[BT_LINE_MAX];
+	unsigned int bit;
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/features",
+		 devname);
+	if (read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	*features = 0;
+	for (bit = 0; bit < 64 && (buf[bit] == '0' || buf[bit] == '1'); bit++)
+		if (buf[bit] == '1')
+			*features |= 1ULL << bit;
+	return 0;
+}
+
+/**
+ * module_load() - Load a kernel module from a file with finit_module(2).
+ * @path: uncompressed .ko file.
+ * @params: module parameters, or NULL.
+ *
+ * Return: 0 on success, -errno on failure.
+ */
+int module_load(const char *path, const char *params)
+{
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params ? params : "", 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/**
+ * module_unload() - Remove a kernel module with delete_module(2).
+ * @name: module name, e.g. "virtio_balloon".
+ *
+ * Return: 0 on success, -errno on failure.
+ */
+int module_unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/**
+ * msleep() - Sleep for at least @ms milliseconds, restarting on signals.
+ * @ms: duration.
+ */
+void msleep(unsigned int ms)
+{
+	struct timespec ts = {
+		.tv_sec = ms / MSEC_PER_SEC,
+		.tv_nsec = (ms % MSEC_PER_SEC) * NSEC_PER_MSEC,
+	};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* How often a wait polls the host or the driver. */
+#define BO_POLL_MS		200
+/* Chunk the allocatable-memory probe maps at a time. */
+#define BO_PROBE_CHUNK		(4 * BO_MIB)
+/* MemAvailable the probe leaves to the kernel, in KiB. */
+#define BO_PROBE_FLOOR_KB	(24 * 1024)
+
+/**
+ * host_guest_size() - Memory the host says the guest has now.
+ *
+ * Return: QMP query-balloon's "actual" (guest RAM minus the balloon) in
+ * bytes, or -1 if the host did not answer.
+ */
+long long host_guest_size(void)
+{
+	char reply[BT_LINE_MAX];
+
+	if (host_cmd(reply, sizeof(reply), "query-balloon"))
+		return -1;
+	return atoll(reply);
+}
+
+/**
+ * balloon_resize() - Ask the host for a guest size and wait until it is met.
+ * @guest_bytes: memory the guest should be left with.
+ * @timeout_ms: how long to wait for query-balloon to report it.
+ *
+ * Return: 0 once query-balloon reports @guest_bytes, -1 on a host error or
+ * timeout.
+ */
+int balloon_resize(long long guest_bytes, unsigned int timeout_ms)
+{
+	char reply[BT_LINE_MAX];
+	unsigned int waited;
+
+	if (host_cmd(reply, sizeof(reply), "balloon %lld", guest_bytes))
+		return -1;
+	for (waited = 0; waited <= timeout_ms; waited += BO_POLL_MS) {
+		if (host_guest_size() == guest_bytes)
+			return 0;
+		msleep(BO_POLL_MS);
+	}
+	return -1;
+}
+
+/**
+ * balloon_state() - Read one figure of the driver's debugfs state file.
+ * @key: the figure, e.g. "balloon_pages".
+ *
+ * Return: its value, or -1 if no device is bound or the key is missing.
+ */
+long long balloon_state(const char *key)
+{
+	char dev[BT_DEVNAME_MAX], path[BT_LINE_MAX], val[BT_LINE_MAX];
+
+	if (balloon_find_device(dev, sizeof(dev)))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s/state", BT_DEBUGFS_DIR, dev);
+	if (kv_file_get(path, key, val, sizeof(val)))
+		return -1;
+	return strtoll(val, NULL, 0);
+}
+
+/**
+ * balloon_negotiated() - Whether the bound device negotiated a feature.
+ * @bit: VIRTIO_BALLOON_F_* bit.
+ *
+ * Return: 1 if negotiated, 0 if not, -1 if no device is bound.
+ */
+int balloon_negotiated(unsigned int bit)
+{
+	char dev[BT_DEVNAME_MAX];
+	uint64_t features;
+
+	if (balloon_find_device(dev, sizeof(dev)) ||
+	    virtio_read_features(dev, &features))
+		return -1;
+	return !!(features & (1ULL << bit));
+}
+
+/* Child of allocatable_bytes(): map and touch memory, report the total. */
+static void __noreturn probe_child(int fd)
+{
+	long long total = 0;
+
+	while (meminfo_kb("MemAvailable") > BO_PROBE_FLOOR_KB) {
+		if (mmap(NULL, BO_PROBE_CHUNK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+			 -1, 0) == MAP_FAILED)
+			break;
+		total += BO_PROBE_CHUNK;
+	}
+	if (write(fd, &total, sizeof(total)) != sizeof(total))
+		_exit(EXIT_FAILURE);
+	_exit(EXIT_SUCCESS);
+}
+
+/**
+ * allocatable_bytes() - How much anonymous memory a program can get now.
+ *
+ * A child maps and touches memory until MemAvailable is nearly used up
+ * (never into the OOM killer), reports how much it got, and exits, which
+ * gives it all back.
+ *
+ * Return: bytes the child got, or -1 if it could not be measured.
+ */
+long long allocatable_bytes(void)
+{
+	long long total = -1;
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (!pid) {
+		close(fds[0]);
+		probe_child(fds[1]);
+	}
+	close(fds[1]);
+	if (read(fds[0], &total, sizeof(total)) != sizeof(total))
+		total = -1;
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return -1;
+	return total;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the virtio-balloon guest test programs: host RPC,
+ * /proc and sysfs readers, debugfs state parsing and module loading.
+ */
+#ifndef BALLOON_TEST_H
+#define BALLOON_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* __printf, __noreturn and ARRAY_SIZE come from kselftest.h. */
+#include "kselftest.h"
+
+/* Serial port carrying the line-based RPC protocol to the host runner. */
+#define BT_RPC_TTY		"/dev/ttyS2"
+/* Longest request or reply line exchanged with the host. */
+#define BT_LINE_MAX		4096
+/* Driver name as registered on the virtio bus. */
+#define BT_DRIVER_NAME		"virtio_balloon"
+#define BT_DRIVER_DIR		"/sys/bus/virtio/drivers/" BT_DRIVER_NAME
+#define BT_DEBUGFS_DIR		"/sys/kernel/debug/" BT_DRIVER_NAME
+/* Length of a virtio device name such as "virtio12". */
+#define BT_DEVNAME_MAX		32
+
+/* Balloon feature bits (VIRTIO_BALLOON_F_*), see the virtio spec. */
+enum bt_feature {
+	BT_F_MUST_TELL_HOST	= 0,
+	BT_F_STATS_VQ		= 1,
+	BT_F_DEFLATE_ON_OOM	= 2,
+	BT_F_FREE_PAGE_HINT	= 3,
+	BT_F_PAGE_POISON	= 4,
+	BT_F_REPORTING		= 5,
+	BT_F_NR_BALLOON		= 6,
+};
+
+const char *bt_feature_name(unsigned int bit);
+
+__printf(3, 4) int host_cmd(char *reply, size_t len, const char *fmt, ...);
+
+ssize_t read_file(const char *path, char *buf, size_t len);
+long long meminfo_kb(const char *field);
+long long vmstat_read(const char *counter);
+int kv_file_get(const char *path, const char *key, char *val, size_t len);
+int json_get(const char *json, const char *key, char *val, size_t len);
+
+int balloon_find_device(char *name, size_t len);
+int balloon_wait_bound(int bound, unsigned int timeout_ms);
+int virtio_read_features(const char *devname, uint64_t *features);
+
+int module_load(const char *path, const char *params);
+int module_unload(const char *name);
+
+void msleep(unsigned int ms);
+
+/* Longest a resize of the balloon may take under TCG. */
+#define BO_RESIZE_TIMEOUT_MS	120000
+#define BO_MIB			(1024LL * 1024)
+
+long long host_guest_size(void);
+int balloon_resize(long long guest_bytes, unsigned int timeout_ms);
+long long balloon_state(const char *key);
+int balloon_negotiated(unsigned int bit);
+long long allocatable_bytes(void);
+
+#endif /* BALLOON_TEST_H */

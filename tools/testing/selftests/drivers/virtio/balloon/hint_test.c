@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Free page hinting across real live migrations.
+ *
+ * Usage: hint_test <mode> [migrate options...]
+ *   basic      one migration: a run started, blocks were hinted, the run
+ *              ended, everything was given back on DONE, and the guest's
+ *              free memory is back to where it was
+ *   integrity  a child churns memory with known patterns while the guest
+ *              is migrated several times (ping-pong) and once cancelled:
+ *              every byte verifies on the destination
+ *   pressure   while hinted blocks are held, a child allocates more than
+ *              the memory left outside them: it succeeds, nobody is
+ *              OOM-killed
+ *   unbind     the driver is unbound while a run is in progress
+ *   postcopy   with postcopy-ram on the host does not hint; migration
+ *              completes
+ * Options (key=value) are passed on to the host's migrate command.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest.h"
+#include "balloon_test.h"
+
+/* Migrations of the integrity mode, then one cancelled migration. */
+#define PINGPONG		4
+/* Integrity checker: chunks of memory it keeps and churns. */
+#define CHECK_CHUNKS		96
+#define CHECK_CHUNK		(1024 * 1024)
+/* Free memory after DONE is back to within this of where it was, in KiB. */
+#define FREE_SLACK_KB		(48 * 1024)
+/* How long a child waits for hinted blocks to be held. */
+#define HELD_TIMEOUT_MS		60000
+#define POLL_MS			50
+/* Pressure: allocate MemFree plus this share of the held blocks. */
+#define PRESSURE_HELD_SHARE	2
+/* Migration speed that leaves time to act during a run (bytes/s). */
+#define SLOW_BANDWIDTH		"max-bandwidth=33554432"
+#define MIGRATE_OPTS_MAX	1024
+
+static char opts[MIGRATE_OPTS_MAX];
+
+/* Migrate with the test's options plus @extra; return the final status. */
+static int host_migrate(const char *extra, char *status, size_t len)
+{
+	char reply[BT_LINE_MAX];
+
+	if (host_cmd(reply, sizeof(reply), "migrate %s %s", opts, extra)) {
+		snprintf(status, len, "%s", reply);
+		return -1;
+	}
+	ksft_print_msg("migration: %s\n", reply);
+	return json_get(reply, "status", status, len);
+}
+
+static int migrate_completed(const char *extra)
+{
+	char status[BT_LINE_MAX];
+
+	return !host_migrate(extra, status, sizeof(status)) &&
+	       !strcmp(status, "completed");
+}
+
+/* Wait until the driver holds hinted blocks (or hints); 0 on success. */
+static int wait_hinting(void)
+{
+	unsigned int waited;
+
+	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
+		if (balloon_state("hint_held_pages") > 0 ||
+		    balloon_state("hint_in_flight_blocks") > 0)
+			return 0;
+		msleep(POLL_MS);
+	}
+	return -1;
+}
+
+static void mode_basic(void)
+{
+	long long free0, runs0, pages0, released0, held;
+	unsigned int waited;
+
+	ksft_set_plan(7);
+	free0 = meminfo_kb("MemFree");
+	runs0 = balloon_state("hint_runs");
+	pages0 = balloon_state("hint_pages");
+	released0 = balloon_state("hint_released_pages");
+
+	ksft_test_result(migrate_completed(""), "migration completed\n");
+	ksft_test_result(balloon_state("hint_runs") > runs0,
+			 "hinting runs: %lld\n",
+			 balloon_state("hint_runs") - runs0);
+	ksft_test_result(balloon_state("hint_pages") > pages0,
+			 "pages hinted: %lld (last run %lld in %lld us)\n",
+			 balloon_state("hint_pages") - pages0,
+			 balloon_state("hint_last_pages"),
+			 balloon_state("hint_last_us"));
+	/* DONE reaches the destination guest with the device state. */
+	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
+		held = balloon_state("hint_held_pages") +
+		       balloon_state("hint_in_flight_blocks");
+		if (!held)
+			break;
+		msleep(POLL_MS);
+	}
+	ksft_test_result(balloon_state("hint_cmd_id") == 1,
+			 "device said DONE\n");
+	ksft_test_result(!held, "no hinted block held after DONE\n");
+	ksft_test_result(balloon_state("hint_released_pages") > released0,
+			 "hinted pages given back: %lld\n",
+			 balloon_state("hint_released_pages") - released0);
+	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
+			 "MemFree back: %lld -> %lld kB\n", free0,
+			 meminfo_kb("MemFree"));
+}
+
+/* The pattern of byte @i of chunk @c in generation @gen. */
+static uint8_t pattern(unsigned int c, unsigned int gen, size_t i)
+{
+	return (uint8_t)(c * 131 + gen * 29 + i * 7 + (i >> 12));
+}
+
+static void fill(uint8_t *p, unsigned int c, unsigned int gen)
+{
+	size_t i;
+
+	for (i = 0; i < CHECK_CHUNK; i++)
+		p[i] = pattern(c, gen, i);
+}
+
+static long long verify(const uint8_t *p, unsigned int c, unsigned int gen)
+{
+	long long bad = 0;
+	size_t i;
+
+	for (i = 0; i < CHECK_CHUNK; i++)
+		bad += p[i] != pattern(c, gen, i);
+	return bad;
+}
+
+/* The parent closes its end of @stop_fd to stop the churn. */
+static bool told_to_stop(int stop_fd)
+{
+	struct pollfd pfd = { .fd = stop_fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0;
+}
+
+/*
+ * Integrity child: keep CHECK_CHUNKS chunks filled; again and again verify
+ * one, unmap it (its pages become free, to be hinted) and map and fill a
+ * new one.  When told to stop, verify everything; write the count of wrong
+ * bytes and of rounds to @fd; exit code 0 if every byte was right.
+ */
+static void __noreturn churn(int stop_fd, int fd)
+{
+	uint8_t *chunk[CHECK_CHUNKS];
+	unsigned int gen[CHECK_CHUNKS] = { 0 };
+	long long bad = 0, rounds = 0;
+	unsigned int c;
+
+	for (c = 0; c < CHECK_CHUNKS; c++) {
+		chunk[c] = mmap(NULL, CHECK_CHUNK, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk[c] == MAP_FAILED)
+			_exit(EXIT_FAILURE);
+		fill(chunk[c], c, 0);
+	}
+	while (!told_to_stop(stop_fd)) {
+		c = rounds++ % CHECK_CHUNKS;
+		bad += verify(chunk[c], c, gen[c]);
+		munmap(chunk[c], CHECK_CHUNK);
+		chunk[c] = mmap(NULL, CHECK_CHUNK, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk[c] == MAP_FAILED)
+			_exit(EXIT_FAILURE);
+		fill(chunk[c], c, ++gen[c]);
+	}
+	for (c = 0; c < CHECK_CHUNKS; c++)
+		bad += verify(chunk[c], c, gen[c]);
+	if (write(fd, &bad, sizeof(bad)) != sizeof(bad) ||
+	    write(fd, &rounds, sizeof(rounds)) != sizeof(rounds))
+		_exit(EXIT_FAILURE);
+	_exit(bad ? 1 : 0);
+}
+
+static void mode_integrity(void)
+{
+	long long bad = -1, rounds = -1;
+	char status[BT_LINE_MAX];
+	int result[2], stop[2], i, ok, wstatus;
+	pid_t pid;
+
+	ksft_set_plan(PINGPONG + 3);
+	if (pipe(result) || pipe(stop))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid) {
+		close(result[0]);
+		close(stop[1]);
+		churn(stop[0], result[1]);
+	}
+	close(result[1]);
+	close(stop[0]);
+
+	for (i = 0; i < PINGPONG; i++)
+		ksft_test_result(migrate_completed(""),
+				 "migration %d completed\n", i + 1);
+	ok = !host_migrate(SLOW_BANDWIDTH " cancel-after-ms=2000", status,
+			   sizeof(status)) && !strcmp(status, "cancelled");
+	ksft_test_result(ok, "migration cancelled (%s)\n", status);
+	ksft_test_result(migrate_completed(""),
+			 "migration after the cancel completed\n");
+
+	close(stop[1]);
+	if (read(result[0], &bad, sizeof(bad)) != sizeof(bad) ||
+	    read(result[0], &rounds, sizeof(rounds)) != sizeof(rounds))
+		bad = -1;
+	waitpid(pid, &wstatus, 0);
+	ksft_test_result(bad == 0,
+			 "every byte verified: %lld wrong in %lld rounds of %d chunks\n",
+			 bad, rounds, CHECK_CHUNKS);
+}
+
+/*
+ * Pressure child: once hinted blocks are held, allocate MemFree plus a
+ * share of them.  Exit code 0 if the allocation was made.
+ */
+static void __noreturn pressure(void)
+{
+	long long held, want;
+
+	if (wait_hinting())
+		_exit(2);
+	held = balloon_state("hint_held_pages") * balloon_state("page_size");
+	want = meminfo_kb("MemFree") * 1024 + held / PRESSURE_HELD_SHARE;
+	ksft_print_msg("held %lld MiB, allocating %lld MiB\n", held / BO_MIB,
+		       want / BO_MIB);
+	if (mmap(NULL, want, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) ==
+	    MAP_FAILED)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * Run @child in its own process during a slow migration (one test result);
+ * return the child's wait status.
+ */
+static int migrate_with_child(void (*child)(void))
+{
+	int wstatus = 0;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid)
+		child();
+	ksft_test_result(migrate_completed(SLOW_BANDWIDTH),
+			 "migration completed\n");
+	waitpid(pid, &wstatus, 0);
+	return wstatus;
+}
+
+static void mode_pressure(void)
+{
+	long long kills0 = vmstat_read("oom_kill");
+	long long shrunk0 = balloon_state("hint_shrunk_pages");
+	int wstatus;
+
+	ksft_set_plan(4);
+	wstatus = migrate_with_child(pressure);
+	ksft_test_result(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
+			 "allocation beyond the memory outside hinted blocks succeeded (status %#x)\n",
+			 wstatus);
+	ksft_test_result(balloon_state("hint_shrunk_pages") > shrunk0,
+			 "shrinker gave back %lld hinted pages\n",
+			 balloon_state("hint_shrunk_pages") - shrunk0);
+	ksft_test_result(vmstat_read("oom_kill") == kills0, "no OOM kill\n");
+}
+
+/* Unbind child: unbind the driver as soon as hinting is under way. */
+static void __noreturn unbind_child(void)
+{
+	char dev[BT_DEVNAME_MAX];
+	int fd;
+
+	if (wait_hinting() || balloon_find_device(dev, sizeof(dev)))
+		_exit(2);
+	fd = open(BT_DRIVER_DIR "/unbind", O_WRONLY);
+	if (fd < 0 || write(fd, dev, strlen(dev)) < 0)
+		_exit(1);
+	close(fd);
+	_exit(0);
+}
+
+static void mode_unbind(void)
+{
+	long long free0 = meminfo_kb("MemFree");
+	char dev[BT_DEVNAME_MAX];
+	int wstatus, fd;
+
+	ksft_set_plan(5);
+	if (balloon_find_device(dev, sizeof(dev)))
+		ksft_exit_fail_msg("no balloon device bound\n");
+	wstatus = migrate_with_child(unbind_child);
+	ksft_test_result(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
+			 "driver unbound during hinting (status %#x)\n", wstatus);
+	ksft_test_result(!balloon_wait_bound(0, 0), "device unbound\n");
+	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
+			 "MemFree back: %lld -> %lld kB\n", free0,
+			 meminfo_kb("MemFree"));
+	fd = open(BT_DRIVER_DIR "/bind", O_WRONLY);
+	ksft_test_result(fd >= 0 && write(fd, dev, strlen(dev)) > 0 &&
+			 !balloon_wait_bound(1, HELD_TIMEOUT_MS),
+			 "device bound again\n");
+	if (fd >= 0)
+		close(fd);
+}
+
+static void mode_postcopy(void)
+{
+	long long runs0 = balloon_state("hint_runs");
+
+	ksft_set_plan(2);
+	ksft_test_result(migrate_completed("postcopy=on"),
+			 "migration with postcopy-ram completed\n");
+	ksft_test_result(balloon_state("hint_runs") == runs0,
+			 "no hinting run with postcopy-ram\n");
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} modes[] = {
+	{ "basic", mode_basic },
+	{ "integrity", mode_integrity },
+	{ "pressure", mode_pressure },
+	{ "unbind", mode_unbind },
+	{ "postcopy", mode_postcopy },
+};
+
+int main(int argc, char **argv)
+{
+	size_t m;
+	int i;
+
+	ksft_print_header();
+	if (argc < 2)
+		ksft_exit_fail_msg("usage: %s <mode> [key=value...]\n", argv[0]);
+	for (i = 2; i < argc; i++)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+			 "%s ", argv[i]);
+	for (m = 0; m < ARRAY_SIZE(modes); m++) {
+		if (!strcmp(argv[1], modes[m].name)) {
+			/* Integrity is also the baseline without hinting. */
+			if (modes[m].run != mode_integrity &&
+			    balloon_negotiated(BT_F_FREE_PAGE_HINT) != 1)
+				ksft_exit_skip("free page hinting not negotiated\n");
+			modes[m].run();
+			ksft_finished();
+		}
+	}
+	ksft_exit_fail_msg("unknown mode %s\n", argv[1]);
+}

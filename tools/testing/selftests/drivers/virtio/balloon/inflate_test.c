@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Inflate the balloon to a quarter of the guest's memory and back: the host
+ * sees the target reached, the guest's accounting follows, programs get
+ * correspondingly less memory, and everything comes back on deflate.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "kselftest.h"
+#include "balloon_test.h"
+
+/* The balloon takes 1/BALLOON_SHARE of the guest's memory. */
+#define BALLOON_SHARE		4
+/*
+ * What a program can allocate must drop by at least this percentage of the
+ * balloon (the rest is measurement noise: page cache, kernel allocations).
+ */
+#define ALLOC_DROP_MIN_PCT	90
+/* And come back to within this many MiB of where it was. */
+#define ALLOC_BACK_SLACK_MIB	32
+#define INFLATE_CHECKS		9
+
+int main(void)
+{
+	long long ram, balloon, total0, total1, alloc0, alloc1, alloc2, page;
+	int oom;
+
+	ksft_print_header();
+	ksft_set_plan(INFLATE_CHECKS);
+
+	ram = host_guest_size();
+	oom = balloon_negotiated(BT_F_DEFLATE_ON_OOM);
+	page = balloon_state("page_size");
+	if (ram <= 0 || oom < 0 || page <= 0)
+		ksft_exit_fail_msg("no balloon device or no host (ram %lld)\n",
+				   ram);
+	balloon = ram / BALLOON_SHARE;
+	total0 = meminfo_kb("MemTotal");
+	alloc0 = allocatable_bytes();
+	ksft_print_msg("guest %lld MiB, balloon %lld MiB, allocatable %lld MiB\n",
+		       ram / BO_MIB, balloon / BO_MIB, alloc0 / BO_MIB);
+
+	ksft_test_result(!balloon_resize(ram - balloon, BO_RESIZE_TIMEOUT_MS),
+			 "query-balloon reaches %lld MiB\n",
+			 (ram - balloon) / BO_MIB);
+	ksft_test_result(balloon_state("balloon_pages") * page == balloon,
+			 "driver holds %lld MiB\n", balloon / BO_MIB);
+
+	total1 = meminfo_kb("MemTotal");
+	if (oom)
+		ksft_test_result(total1 == total0,
+				 "MemTotal unchanged with deflate-on-oom (%lld kB)\n",
+				 total1);
+	else
+		ksft_test_result(total0 - total1 == balloon / 1024,
+				 "MemTotal down by the balloon (%lld -> %lld kB)\n",
+				 total0, total1);
+
+	alloc1 = allocatable_bytes();
+	ksft_test_result(alloc0 > 0 && alloc1 >= 0 &&
+			 (alloc0 - alloc1) * 100 >= balloon * ALLOC_DROP_MIN_PCT,
+			 "a program gets less memory: %lld -> %lld MiB\n",
+			 alloc0 / BO_MIB, alloc1 / BO_MIB);
+
+	ksft_test_result(!balloon_resize(ram, BO_RESIZE_TIMEOUT_MS),
+			 "query-balloon back to %lld MiB\n", ram / BO_MIB);
+	ksft_test_result(balloon_state("balloon_pages") == 0,
+			 "balloon empty\n");
+	ksft_test_result(meminfo_kb("MemTotal") == total0,
+			 "MemTotal back to %lld kB\n", total0);
+	ksft_test_result(balloon_state("inflated_pages") ==
+			 balloon_state("deflated_pages"),
+			 "every inflated page was deflated\n");
+	alloc2 = allocatable_bytes();
+	ksft_test_result(alloc2 >= 0 &&
+			 alloc2 + ALLOC_BACK_SLACK_MIB * BO_MIB >= alloc0,
+			 "a program gets its memory back: %lld MiB\n",
+			 alloc2 / BO_MIB);
+	ksft_finished();
+}

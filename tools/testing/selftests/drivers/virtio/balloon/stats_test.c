@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The statistics the host reads (QMP qom-get guest-stats) agree with the
+ * guest's own /proc/meminfo and /proc/vmstat, and are refreshed.
+ *
+ * Needs the device property guest-stats-polling-interval (1 s).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kselftest.h"
+#include "balloon_test.h"
+
+/* How long to wait for the host to have fresh statistics. */
+#define STATS_TIMEOUT_MS	20000
+#define STATS_POLL_MS		500
+/* Free and available memory move a little between two reads. */
+#define DRIFT_SLACK		(16 * BO_MIB)
+/* Memory touched to see the free memory statistic follow. */
+#define TOUCH_BYTES		(128 * BO_MIB)
+#define STATS_CHECKS		11
+
+static char stats[BT_LINE_MAX];
+
+/* Fetch the host's statistics newer than @after; return their time. */
+static long long fetch_stats(long long after)
+{
+	char val[BT_LINE_MAX];
+	unsigned int waited;
+	long long when;
+
+	for (waited = 0; waited <= STATS_TIMEOUT_MS; waited += STATS_POLL_MS) {
+		if (!host_cmd(stats, sizeof(stats), "guest-stats") &&
+		    !json_get(stats, "last-update", val, sizeof(val))) {
+			when = atoll(val);
+			if (when > after)
+				return when;
+		}
+		msleep(STATS_POLL_MS);
+	}
+	return -1;
+}
+
+static long long stat(const char *name)
+{
+	char val[BT_LINE_MAX];
+
+	return json_get(stats, name, val, sizeof(val)) ? -1 : atoll(val);
+}
+
+static void check_near(const char *name, long long host, long long guest)
+{
+	ksft_test_result(host >= 0 && llabs(host - guest) <= DRIFT_SLACK,
+			 "%s: host %lld MiB, guest %lld MiB\n", name,
+			 host / BO_MIB, guest / BO_MIB);
+}
+
+int main(void)
+{
+	long long when, free_before, cached;
+	char *mem;
+
+	ksft_print_header();
+	ksft_set_plan(STATS_CHECKS);
+
+	when = fetch_stats(0);
+	if (when < 0)
+		ksft_exit_fail_msg("the host never got statistics: %s\n", stats);
+	ksft_print_msg("%s\n", stats);
+
+	ksft_test_result(stat("stat-total-memory") ==
+			 meminfo_kb("MemTotal") * 1024,
+			 "total memory equals MemTotal\n");
+	check_near("free memory", stat("stat-free-memory"),
+		   meminfo_kb("MemFree") * 1024);
+	check_near("available memory", stat("stat-available-memory"),
+		   meminfo_kb("MemAvailable") * 1024);
+	cached = meminfo_kb("Cached") + meminfo_kb("Buffers") +
+		 meminfo_kb("SwapCached");
+	check_near("disk caches", stat("stat-disk-caches"), cached * 1024);
+	ksft_test_result(stat("stat-major-faults") >= 0 &&
+			 stat("stat-major-faults") <= vmstat_read("pgmajfault"),
+			 "major faults within the guest's count\n");
+	ksft_test_result(stat("stat-minor-faults") > 0 &&
+			 stat("stat-minor-faults") <= vmstat_read("pgfault"),
+			 "minor faults within the guest's count\n");
+	ksft_test_result(stat("stat-swap-in") == vmstat_read("pswpin") * 4096 &&
+			 stat("stat-swap-out") == vmstat_read("pswpout") * 4096,
+			 "swap in and out match pswpin and pswpout\n");
+	ksft_test_result(stat("stat-htlb-pgalloc") ==
+			 vmstat_read("htlb_buddy_alloc_success") &&
+			 stat("stat-htlb-pgfail") ==
+			 vmstat_read("htlb_buddy_alloc_fail"),
+			 "hugetlb allocations and failures match\n");
+
+	/* Fresh figures: touch memory, the next statistics see it gone. */
+	free_before = stat("stat-free-memory");
+	mem = mmap(NULL, TOUCH_BYTES, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	when = mem == MAP_FAILED ? -1 : fetch_stats(when);
+	ksft_test_result(when > 0, "statistics refreshed\n");
+	ksft_test_result(free_before - stat("stat-free-memory") >=
+			 TOUCH_BYTES - DRIFT_SLACK,
+			 "free memory fell by what was touched (%lld MiB)\n",
+			 (free_before - stat("stat-free-memory")) / BO_MIB);
+	/* The first buffer is posted at probe; each refresh is a request. */
+	ksft_test_result(balloon_state("stats_requests") > 0,
+			 "driver answered %lld requests\n",
+			 balloon_state("stats_requests"));
+	ksft_finished();
+}

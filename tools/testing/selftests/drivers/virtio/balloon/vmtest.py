@@ -1,0 +1,563 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Run the virtio-balloon guest tests in QEMU and report TAP.
+
+Every suite (see suites.py) is one boot of the given kernel with an
+initramfs holding our /init, the guest test programs and the modules.  The
+guest's programs print TAP on the test serial port; the kernel console is
+scanned for splats, which fail the program that was running.
+"""
+
+import argparse
+import copy
+import fnmatch
+import hashlib
+import lzma
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import suites as suite_defs
+from vm import VM, QemuError
+
+QEMU = "qemu-system-x86_64"
+BUSYBOX = "/bin/busybox"
+BUSYBOX_APPLETS = ("sh", "ls", "cat", "dmesg", "mount", "ps", "free",
+                   "grep", "echo", "sleep", "insmod", "rmmod", "lsmod")
+# Modules the guest needs besides the balloon driver's own dependencies.
+TRANSPORT_MODULES = ("virtio_pci",)
+GUEST_MODULE_DIR = "/lib/modules"
+GUEST_TEST_MODULE_DIR = "/lib/modules/test"
+GUEST_BIN_DIR = "/bin"
+# Guest binaries: /init plus every program some suite runs.
+GUEST_PROGRAMS = sorted({"init"} | {
+    p.binary for s in suite_defs.SUITES + [suite_defs.DEMO]
+    for p in s.programs})
+KERNEL_CMDLINE = ("console=ttyS0 panic=-1 printk.devkmsg=on "
+                  "no_timer_check")
+# Single-threaded TCG: with QEMU 7.2's multi-threaded TCG (the default, even
+# with one vCPU) a guest that writes memory during a live migration has
+# stale kernel memory on the destination at once; single-threaded TCG
+# much less often (see TCG_LOSES_WRITES in suites.py).
+ACCEL = "tcg,thread=single"
+BALLOON_ID = suite_defs.BALLOON_ID
+IOTHREAD_ID = "io1"
+CONSOLE_TAIL_LINES = 40
+SPLAT_LINES_SHOWN = 20
+KSFT_SKIP = 4
+
+MARKER = "balloon-test:"
+MARKER_RE = re.compile(re.escape(MARKER) + r" (begin|end) (\S+)(?: (.*))?")
+SPLAT_RE = re.compile(
+    r"BUG:|WARNING:|Oops|KASAN|UBSAN|kmemleak|Call Trace|INFO: |"
+    r"possible circular locking|inconsistent lock state|Kernel panic|"
+    r"general protection fault")
+
+CPIO_MAGIC = "070701"
+CPIO_TRAILER = "TRAILER!!!"
+CPIO_ALIGN = 4
+DEV_CONSOLE = (5, 1)
+
+
+# ---- initramfs -----------------------------------------------------------
+
+class Cpio:
+    """Writer of "newc" cpio archives, as the kernel's initramfs expects."""
+
+    def __init__(self):
+        self.out = bytearray()
+        self.ino = 1
+
+    def _pad(self):
+        self.out += b"\0" * (-len(self.out) % CPIO_ALIGN)
+
+    def add(self, name, mode, data=b"", rdev=(0, 0)):
+        fields = (self.ino, mode, 0, 0, 1, 0, len(data), 0, 0,
+                  rdev[0], rdev[1], len(name) + 1, 0)
+        self.ino += 1
+        self.out += (CPIO_MAGIC + "".join(f"{v:08x}" for v in fields)).encode()
+        self.out += name.encode() + b"\0"
+        self._pad()
+        self.out += data
+        self._pad()
+
+    def dir(self, name):
+        self.add(name, stat.S_IFDIR | 0o755)
+
+    def file(self, name, data, mode=0o644):
+        self.add(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name, target):
+        self.add(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self):
+        self.add(CPIO_TRAILER, 0)
+        return bytes(self.out)
+
+
+def read_module(path):
+    """Module contents, decompressed if needed."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return lzma.decompress(data) if path.endswith(".xz") else data
+
+
+def module_name(path):
+    return os.path.basename(path).split(".")[0].replace("-", "_")
+
+
+class ModuleIndex:
+    """Module files and built-in modules of one kernel release."""
+
+    def __init__(self, modules_dir):
+        self.files = {}
+        for root, _, names in os.walk(os.path.join(modules_dir, "kernel")):
+            for name in names:
+                if ".ko" in name:
+                    self.files[module_name(name)] = os.path.join(root, name)
+        self.builtin = set()
+        with open(os.path.join(modules_dir, "modules.builtin")) as f:
+            for line in f:
+                self.builtin.add(module_name(line.strip()))
+
+    @staticmethod
+    def depends(path):
+        out = subprocess.run(["modinfo", "-F", "depends", path],
+                             check=True, capture_output=True, text=True)
+        return [module_name(d) for d in out.stdout.strip().split(",") if d]
+
+    def closure(self, roots):
+        """Loadable modules needed by @roots (names or .ko paths), in
+        dependency order; built-in modules are left out."""
+        order, seen = [], set()
+
+        def visit(name, path):
+            if name in seen:
+                return
+            seen.add(name)
+            for dep in self.depends(path):
+                if dep in self.builtin:
+                    continue
+                if dep not in self.files:
+                    raise FileNotFoundError(f"module {dep} (needed by {name}) "
+                                            "not found")
+                visit(dep, self.files[dep])
+            order.append(name)
+
+        for root in roots:
+            if os.sep in root:
+                visit(module_name(root), root)
+            elif root not in self.builtin:
+                if root not in self.files:
+                    raise FileNotFoundError(f"module {root} not found")
+                visit(root, self.files[root])
+        return order
+
+
+class Initramfs:
+    """Base archive (cached by content) plus a small per-boot archive."""
+
+    def __init__(self, args, index):
+        self.args = args
+        self.index = index
+        self.test_module_name = module_name(args.module)
+        self.test_module_guest = (f"{GUEST_TEST_MODULE_DIR}/"
+                                  f"{self.test_module_name}.ko")
+        self.test_module = read_module(args.module)
+        extra = [m for s in suite_defs.SUITES + [suite_defs.DEMO]
+                 for m in s.modules]
+        self.base_modules = index.closure(
+            list(TRANSPORT_MODULES) + extra + [args.module])
+        self.base_modules.remove(self.test_module_name)
+        self.base = self._base()
+
+    def _base(self):
+        entries = []
+        for name in GUEST_PROGRAMS:
+            with open(os.path.join(self.args.progs, name), "rb") as f:
+                entries.append((f"{GUEST_BIN_DIR}/{name}", f.read()))
+        with open(self.args.busybox, "rb") as f:
+            entries.append((f"{GUEST_BIN_DIR}/busybox", f.read()))
+        for name in self.base_modules:
+            entries.append((f"{GUEST_MODULE_DIR}/{name}.ko",
+                            read_module(self.index.files[name])))
+        digest = hashlib.sha256()
+        for path, data in entries:
+            digest.update(path.encode() + b"\0" +
+                          hashlib.sha256(data).digest())
+        cache_dir = os.path.join(self.args.out, "cache")
+        os.makedirs(cache_dir, exist_ok=True)
+        cache = os.path.join(cache_dir, f"initramfs-{self.args.release}-"
+                             f"{digest.hexdigest()[:16]}.cpio")
+        if os.path.exists(cache):
+            return cache
+        cpio = Cpio()
+        for d in ("bin", "dev", "lib", "lib/modules", "proc", "sys", "tmp"):
+            cpio.dir(d)
+        cpio.add("dev/console", stat.S_IFCHR | 0o600, rdev=DEV_CONSOLE)
+        for path, data in entries:
+            cpio.file(path.lstrip("/"), data, 0o755)
+        cpio.symlink("init", f"{GUEST_BIN_DIR}/init")
+        for applet in BUSYBOX_APPLETS:
+            cpio.symlink(f"bin/{applet}", "busybox")
+        tmp = cache + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(cpio.finish())
+        os.rename(tmp, cache)
+        return cache
+
+    def build(self, suite, programs, path):
+        """Write base + per-boot archive (/plan, /modules.order, module
+        under test) for @suite running @programs to @path."""
+        order = [f"{GUEST_MODULE_DIR}/{m}.ko" for m in self.index.closure(
+            list(TRANSPORT_MODULES) + suite.modules + [self.args.module])
+            if m != self.test_module_name]
+        if suite.load_driver:
+            order.append(self.test_module_guest)
+        plan = []
+        for prog in programs:
+            args = [a.format(module=self.test_module_guest,
+                             features=f"{suite.features():x}")
+                    for a in prog.args]
+            plan.append(" ".join([prog.name, str(prog.timeout),
+                                  f"{GUEST_BIN_DIR}/{prog.binary}"] + args))
+        cpio = Cpio()
+        cpio.dir(GUEST_TEST_MODULE_DIR.lstrip("/"))
+        cpio.file(self.test_module_guest.lstrip("/"), self.test_module)
+        cpio.file("modules.order", ("\n".join(order) + "\n").encode())
+        cpio.file("plan", ("\n".join(plan) + "\n").encode())
+        with open(path, "wb") as out, open(self.base, "rb") as base:
+            shutil.copyfileobj(base, out)
+            out.write(cpio.finish())
+
+
+# ---- one boot ------------------------------------------------------------
+
+def qemu_argv(args, suite, initrd):
+    props = dict(suite.balloon)
+    if props.get("free-page-hint") == "on":
+        props.setdefault("iothread", IOTHREAD_ID)
+    balloon = ",".join([f"virtio-balloon-pci,id={BALLOON_ID}"] +
+                       [f"{k}={v}" for k, v in props.items()])
+    argv = [args.qemu, "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-accel", ACCEL, "-M", "pc",
+            "-m", str(suite.memory_mb), "-smp", str(suite.smp),
+            "-kernel", args.kernel_image, "-initrd", initrd,
+            "-append", f"{KERNEL_CMDLINE} {suite.cmdline}".strip(),
+            "-object", f"iothread,id={IOTHREAD_ID}"]
+    return argv, [(BALLOON_ID, balloon)]
+
+
+class Result:
+    """Outcome of one (suite, program) test point."""
+
+    def __init__(self, name):
+        self.name = name
+        self.status = "fail"
+        self.lines = []
+        self.diag = []
+
+
+def tail(text, count=CONSOLE_TAIL_LINES):
+    return text.rstrip("\n").splitlines()[-count:]
+
+
+def parse_results(programs, test_text, console, boot_error):
+    """Turn the test stream and console of one boot into Results."""
+    results = {p.name: Result(p.name) for p in programs}
+    ends = {}
+    started = set()
+    current = None
+    for line in test_text.splitlines():
+        line = line.rstrip("\r")
+        m = MARKER_RE.match(line)
+        if m and m.group(2) in results:
+            current = m.group(2) if m.group(1) == "begin" else None
+            if m.group(1) == "end":
+                ends[m.group(2)] = m.group(3) or ""
+            else:
+                started.add(current)
+        elif current:
+            results[current].lines.append(line)
+
+    splats = {}
+    current = None
+    for line in console.splitlines():
+        m = MARKER_RE.search(line)
+        if m:
+            current = m.group(2) if m.group(1) == "begin" else None
+        elif SPLAT_RE.search(line):
+            splats.setdefault(current, []).append(line.rstrip("\r"))
+
+    init_errors = [line for line in test_text.splitlines()
+                   if line.startswith(f"{MARKER} init failed")]
+    for prog in programs:
+        res = results[prog.name]
+        end = ends.get(prog.name)
+        if end is None:
+            why = ("did not finish" if prog.name in started
+                   else "did not run")
+            res.diag.append(f"{why}: " + (boot_error or "guest stopped"))
+            res.diag += init_errors
+            res.diag += ["console: " + ln for ln in tail(console)]
+        elif end == "exit 0":
+            res.status = "pass"
+        elif end == f"exit {KSFT_SKIP}":
+            res.status = "skip"
+        else:
+            res.diag.append(f"program ended with: {end}")
+        if res.status == "pass" and any(ln.startswith("not ok")
+                                        for ln in res.lines):
+            res.status = "fail"
+            res.diag.append("exit status 0 but TAP reports failures")
+        for where in (prog.name, None):
+            if where in splats:
+                res.status = "fail"
+                res.diag.append("kernel splat " +
+                                ("during the test" if where else
+                                 "outside the tests (boot or init)") + ":")
+                res.diag += ["  " + ln for ln in
+                             splats[where][:SPLAT_LINES_SHOWN]]
+        if prog.known_issue and res.status == "fail":
+            res.status = "todo"
+    return [results[p.name] for p in programs]
+
+
+def run_boot(args, initramfs, suite, programs, log):
+    """Boot @suite once and return (results, vm texts, seconds)."""
+    start = time.monotonic()
+    tmpdir_initrd = os.path.join(args.out, "tmp")
+    os.makedirs(tmpdir_initrd, exist_ok=True)
+    initrd = os.path.join(tmpdir_initrd, f"{suite.name}-{os.getpid()}.cpio")
+    boot_error = None
+    echo = ((lambda b: sys.stderr.write(b.decode(errors="replace")))
+            if args.verbose else None)
+    vm = None
+    try:
+        initramfs.build(suite, programs, initrd)
+        argv, devices = qemu_argv(args, suite, initrd)
+        vm = VM(argv, devices, log, echo)
+        vm.start()
+        deadline = time.monotonic() + suite.timeout + sum(
+            p.timeout for p in programs)
+        if not vm.serve(deadline):
+            boot_error = "VM timed out (hung guest?)"
+        elif f"{MARKER} done" not in vm.text("test"):
+            boot_error = "guest stopped before the end of its plan"
+    except QemuError as e:
+        boot_error = f"QEMU: {e}"
+    except Exception as e:  # pylint: disable=broad-except
+        # A harness bug must fail this suite only, not stop the run.
+        boot_error = f"host error: {e!r}"
+    finally:
+        if os.path.exists(initrd):
+            os.unlink(initrd)
+        texts = {}
+        if vm:
+            vm.close()
+            texts = {"console": vm.text("console"), "test": vm.text("test"),
+                     "qemu": vm.qemu_output(), "host": "\n".join(vm.events)}
+    results = parse_results(programs, texts.get("test", ""),
+                            texts.get("console", ""), boot_error)
+    if boot_error:
+        for res in results:
+            if not any(boot_error in d for d in res.diag):
+                res.diag.insert(0, boot_error)
+    return results, texts, time.monotonic() - start
+
+
+def save_logs(args, suite, texts):
+    logdir = os.path.join(args.out, "logs", args.release, suite.name)
+    os.makedirs(logdir, exist_ok=True)
+    for name, text in texts.items():
+        with open(os.path.join(logdir, f"{name}.log"), "w") as f:
+            f.write(text)
+    return logdir
+
+
+# ---- command line --------------------------------------------------------
+
+def select_programs(args):
+    """[(suite, [programs])] selected by --suite and --test."""
+    chosen = []
+    for suite in suite_defs.SUITES:
+        if args.suite and suite.name not in args.suite:
+            continue
+        progs = [p for p in suite.programs if not args.test or
+                 fnmatch.fnmatch(f"{suite.name}/{p.name}", args.test) or
+                 args.test in f"{suite.name}/{p.name}"]
+        if progs:
+            chosen.append((suite, progs))
+    return chosen
+
+
+def check_inputs(args):
+    paths = [args.kernel_image, args.modules_dir, args.module, args.progs,
+             args.busybox] + [os.path.join(args.progs, p)
+                              for p in GUEST_PROGRAMS]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        for p in missing:
+            print(f"vmtest: missing: {p}", file=sys.stderr)
+        sys.exit(2)
+    if not shutil.which(args.qemu):
+        sys.exit(f"vmtest: QEMU binary not found: {args.qemu}")
+
+
+def list_suites(chosen):
+    for suite, progs in chosen:
+        props = ",".join(f"{k}={v}" for k, v in suite.balloon.items())
+        feats = suite.features()
+        names = [n for b, n in suite_defs.FEATURE_NAMES.items()
+                 if feats & (1 << b)]
+        print(f"{suite.name}: balloon[{props}] cmdline[{suite.cmdline}] "
+              f"expected features 0x{feats:x} ({' '.join(names)})")
+        for p in progs:
+            print(f"  {suite.name}/{p.name}: {p.binary} {' '.join(p.args)}")
+
+
+def run_demo(args, initramfs):
+    suite = suite_defs.DEMO
+    print(f"Booting {args.release} with {args.module} ...")
+    results, texts, secs = run_boot(args, initramfs, suite, suite.programs,
+                                    lambda m: print(f"host: {m}"))
+    res = results[0]
+    print("\n".join(res.lines))
+    for d in res.diag:
+        print(d)
+    print(f"(boot took {secs:.1f} s)")
+    if res.status != "pass":
+        print(f"demo failed; logs in {save_logs(args, suite, texts)}")
+        return 1
+    return 0
+
+
+def run_tests(kernels, chosen):
+    """Run the @chosen suites on each of @kernels: [(args, initramfs)]."""
+    total = len(kernels) * sum(len(progs) for _, progs in chosen)
+    print("TAP version 13")
+    print(f"1..{total}")
+    counts = {"pass": 0, "fail": 0, "skip": 0, "todo": 0}
+    num = 0
+    for args, initramfs in kernels:
+        rel = args.release
+        print(f"# kernel {rel}, module {args.module}")
+        for suite, progs in chosen:
+            tag = f"{rel}/{suite.name}"
+            print(f"# [{tag}] booting ({len(progs)} programs)", flush=True)
+            results, texts, secs = run_boot(
+                args, initramfs, suite, progs,
+                lambda m, t=tag: print(f"# [{t}] {m}", flush=True))
+            for prog, res in zip(progs, results):
+                num += 1
+                counts[res.status] += 1
+                for line in res.lines:
+                    print(f"    {line}")
+                for d in res.diag:
+                    print(f"# {d}")
+                ok = "not ok" if res.status in ("fail", "todo") else "ok"
+                if res.status == "skip":
+                    directive = " # SKIP"
+                elif prog.known_issue:
+                    directive = f" # TODO {prog.known_issue}"
+                else:
+                    directive = ""
+                print(f"{ok} {num} {tag}/{res.name}{directive}")
+            failed = any(r.status in ("fail", "todo") for r in results)
+            where = (f", logs in {save_logs(args, suite, texts)}"
+                     if failed else "")
+            print(f"# [{tag}] {'FAIL' if failed else 'ok'} in "
+                  f"{secs:.1f} s{where}", flush=True)
+    if counts["todo"]:
+        print(f"# {counts['todo']} known failures (TODO), not counted as "
+              "failed: see the TODO reasons above")
+    summary = f"{counts['pass']} passed, {counts['fail']} failed"
+    if counts["skip"] + counts["todo"]:
+        summary += f", {counts['skip'] + counts['todo']} skipped"
+    print(summary)
+    return 1 if counts["fail"] else 0
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kernel", action="append", required=True,
+                    metavar="DIR", help="unpacked kernel image package "
+                    "(boot/vmlinuz-<release>, lib/modules/<release>); "
+                    "repeatable, one --module each")
+    ap.add_argument("--module", action="append", required=True,
+                    help="virtio_balloon.ko[.xz] to test with the --kernel "
+                    "of the same position")
+    ap.add_argument("--progs", required=True,
+                    help="directory of the built guest programs")
+    ap.add_argument("--out", required=True,
+                    help="build directory (cache, logs of failed runs)")
+    ap.add_argument("--suite", action="append",
+                    help="run only this suite (repeatable)")
+    ap.add_argument("--test", help="run only suite/program names matching "
+                    "this substring or glob")
+    ap.add_argument("--list", action="store_true", help="list and exit")
+    ap.add_argument("--demo", action="store_true",
+                    help="boot once (first kernel) and describe the driver")
+    ap.add_argument("--qemu", default=QEMU)
+    ap.add_argument("--busybox", default=BUSYBOX)
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="copy the guest console to stderr")
+    args = ap.parse_args()
+    if len(args.kernel) != len(args.module):
+        ap.error("give one --module for each --kernel")
+    args.out = os.path.abspath(args.out)
+    return args
+
+
+def kernel_args(args, kdir, module):
+    """@args for one kernel: image, modules dir, release and module."""
+    kargs = copy.copy(args)
+    mods = os.path.join(kdir, "lib", "modules")
+    releases = sorted(os.listdir(mods)) if os.path.isdir(mods) else []
+    if len(releases) != 1:
+        sys.exit(f"vmtest: {kdir} is not an unpacked kernel image "
+                 f"(expected one release under {mods})")
+    kargs.release = releases[0]
+    kargs.modules_dir = os.path.join(mods, kargs.release)
+    kargs.kernel_image = os.path.join(kdir, "boot",
+                                      f"vmlinuz-{kargs.release}")
+    kargs.module = module
+    return kargs
+
+
+def main():
+    args = parse_args()
+    chosen = select_programs(args)
+    if args.list:
+        list_suites(chosen)
+        return 0
+    if not chosen and not args.demo:
+        sys.exit("vmtest: no suite or test matches")
+    kernels = [kernel_args(args, k, m)
+               for k, m in zip(args.kernel, args.module)]
+    if args.demo:
+        kernels = kernels[:1]
+    for kargs in kernels:
+        check_inputs(kargs)
+    # Make SIGTERM unwind like Ctrl-C so that every VM gets cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        built = [(kargs, Initramfs(kargs, ModuleIndex(kargs.modules_dir)))
+                 for kargs in kernels]
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"vmtest: cannot build the initramfs: {e}")
+    if args.demo:
+        return run_demo(*built[0])
+    return run_tests(built, chosen)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("vmtest: interrupted")
