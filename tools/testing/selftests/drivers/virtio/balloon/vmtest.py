@@ -38,7 +38,9 @@ GUEST_BIN_DIR = "/bin"
 GUEST_PROGRAMS = sorted({"init"} | {
     p.binary for s in suite_defs.SUITES + [suite_defs.DEMO]
     for p in s.programs})
-KERNEL_CMDLINE = ("console=ttyS0 panic=-1 printk.devkmsg=on "
+# oops=panic: an oops ends the boot at once (QEMU runs with -no-reboot)
+# instead of leaving the program to its timeout.
+KERNEL_CMDLINE = ("console=ttyS0 panic=-1 oops=panic printk.devkmsg=on "
                   "no_timer_check")
 # Single-threaded TCG: with QEMU 7.2's multi-threaded TCG (the default, even
 # with one vCPU) a guest that writes memory during a live migration has
