@@ -751,6 +751,8 @@ static void vb_hint_reap(struct virtio_balloon *vb)
  * vb_hint_release() - give hinted blocks back to the guest
  * @vb: the balloon
  * @want: pages wanted; blocks are given back whole, oldest first
+ * @counter: the counter to add them to (under the lock: the shrinker can
+ *	run on several CPUs at once)
  *
  * Blocks go back through the page allocator's free path, which initialises
  * them the way this guest initialises all freed pages (poisoned with
@@ -761,7 +763,8 @@ static void vb_hint_reap(struct virtio_balloon *vb)
  * Return: pages given back.
  */
 static unsigned long vb_hint_release(struct virtio_balloon *vb,
-				     unsigned long want)
+				     unsigned long want,
+				     unsigned long *counter)
 {
 	unsigned long done = 0;
 	struct page *page;
@@ -774,6 +777,7 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 		done += 1UL << page_private(page);
 	}
 	vb->hint.held_pages -= done;
+	*counter += done;
 	spin_unlock(&vb->hint.lock);
 
 	while (!list_empty(&blocks)) {
@@ -927,7 +931,7 @@ static void vb_hint_work(struct work_struct *work)
 
 	vb_hint_reap(vb);
 	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
-		vb->cnt.hint_released += vb_hint_release(vb, ULONG_MAX);
+		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
 	else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP && cmd != vb->hint.cmd_started)
 		vb_hint_run(vb, cmd);
 }
@@ -958,9 +962,9 @@ static unsigned long vb_shrink_scan(struct shrinker *shrinker,
 				    struct shrink_control *sc)
 {
 	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
-	unsigned long freed = vb_hint_release(vb, sc->nr_to_scan);
+	unsigned long freed = vb_hint_release(vb, sc->nr_to_scan,
+					      &vb->cnt.hint_shrunk);
 
-	vb->cnt.hint_shrunk += freed;
 	return freed ?: SHRINK_STOP;
 }
 
@@ -1123,7 +1127,7 @@ static void vb_stop(struct virtio_balloon *vb)
 		vb->hint.in_flight = 0;
 		vb->hint.start_busy = false;
 		vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-		vb->cnt.hint_released += vb_hint_release(vb, ULONG_MAX);
+		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
 	}
 	vb->vdev->config->del_vqs(vb->vdev);
 	memset(vb->vqs, 0, sizeof(vb->vqs));
