@@ -17,7 +17,7 @@ DRIVER_DEPS := $(DRIVER_SRCS) $(UAPI_HDR) drivers/virtio/Kbuild
 KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
 .PHONY: all setup modules sparse checkpatch kernel-doc lint selftests \
-	guest-tests list check demo clean help
+	guest-tests list check demo bench-resize clean help
 
 # Targets that only read the working tree need no kernels.
 NO_KERNEL_GOALS := clean help checkpatch
@@ -45,6 +45,7 @@ help:
 	@echo "make check           everything above plus all guest tests on every kernel"
 	@echo "make check T=<name>  only the guest tests whose name contains <name>"
 	@echo "make demo            the main job: boot a guest with the driver"
+	@echo "make bench-resize    inflate/deflate throughput, ours vs the kernel's own driver"
 
 setup:
 	sh devtools/setup.sh
@@ -110,6 +111,15 @@ guest-tests: modules selftests
 
 list:
 	@$(VMTEST) $(VMTEST_ARGS) --list
+
+# Inflate/deflate throughput of ours against each kernel's own driver, in
+# one run (same kernel, same guest).
+intree_module = $(firstword $(wildcard $(KIMG_$(1))/lib/modules/$(1)/kernel/drivers/virtio/virtio_balloon.ko*))
+BENCH_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$(k)/virtio_balloon.ko \
+	--kernel $(KIMG_$(k)) --module $(call intree_module,$(k)))
+
+bench-resize: modules selftests
+	$(VMTEST) $(BENCH_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/bench --bench
 
 # The README's test command: everything, from a fresh machine.
 check: setup

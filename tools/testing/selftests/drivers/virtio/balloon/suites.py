@@ -121,7 +121,8 @@ class Suite:
     free-page-hint=on); @cmdline: extra guest kernel parameters;
     @modules: extra modules (by name) loaded by init before the driver;
     @load_driver: whether init loads the module under test;
-    @timeout: whole boot, in seconds, on top of the program timeouts.
+    @timeout: whole boot, in seconds, on top of the program timeouts;
+    @bench: a benchmark, run only by vmtest.py --bench.
     """
     name: str
     programs: list
@@ -132,6 +133,7 @@ class Suite:
     modules: list = field(default_factory=list)
     load_driver: bool = True
     timeout: int = 60
+    bench: bool = False
 
     def features(self):
         return expected_features(self.balloon, self.cmdline)
@@ -244,6 +246,13 @@ SUITES = [
                 TCG_LOSES_WRITES),
     ]),
     _hint_suite("hint-integrity", "integrity"),
+]
+
+# Benchmarks (vmtest.py --bench, make bench-resize): not part of the tests.
+BENCH_SUITES = [
+    Suite("bench-resize", [
+        Program("resize", "resize_bench", ["512", "3"], RESIZE_TIMEOUT),
+    ], bench=True),
 ]
 
 # --demo: one boot showing what the driver does, in plain text.

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import stat
+import statistics
 import subprocess
 import sys
 import time
@@ -36,8 +37,10 @@ GUEST_TEST_MODULE_DIR = "/lib/modules/test"
 GUEST_BIN_DIR = "/bin"
 # Guest binaries: /init plus every program some suite runs.
 GUEST_PROGRAMS = sorted({"init"} | {
-    p.binary for s in suite_defs.SUITES + [suite_defs.DEMO]
-    for p in s.programs})
+    p.binary for s in suite_defs.SUITES + suite_defs.BENCH_SUITES +
+    [suite_defs.DEMO] for p in s.programs})
+# What a benchmark program prints: "# bench <what> key=value ...".
+BENCH_RE = re.compile(r"^# bench (\S+) (.*)$")
 # oops=panic: an oops ends the boot at once (QEMU runs with -no-reboot)
 # instead of leaving the program to its timeout.
 KERNEL_CMDLINE = ("console=ttyS0 panic=-1 oops=panic printk.devkmsg=on "
@@ -387,7 +390,8 @@ def save_logs(args, suite, texts):
 def select_programs(args):
     """[(suite, [programs])] selected by --suite and --test."""
     chosen = []
-    for suite in suite_defs.SUITES:
+    for suite in (suite_defs.BENCH_SUITES if args.bench
+                  else suite_defs.SUITES):
         if args.suite and suite.name not in args.suite:
             continue
         progs = [p for p in suite.programs if not args.test or
@@ -485,6 +489,47 @@ def run_tests(kernels, chosen):
     return 1 if counts["fail"] else 0
 
 
+def run_bench(kernels, chosen):
+    """Run the benchmark suites on each (kernel, module); print medians.
+
+    Each figure is the median over the program's rounds; "x first" is the
+    ratio against the first --kernel/--module pair of the same kernel.
+    """
+    table = {}
+    failed = False
+    for args, initramfs in kernels:
+        label = f"{args.release} {os.path.basename(args.module)}"
+        for suite, progs in chosen:
+            print(f"# [{label}] {suite.name}", flush=True)
+            results, texts, _ = run_boot(args, initramfs, suite, progs,
+                                         lambda m: None)
+            for res in results:
+                if res.status != "pass":
+                    failed = True
+                    print(f"# {label} {suite.name}/{res.name} failed, "
+                          f"logs in {save_logs(args, suite, texts)}")
+                for line in res.lines:
+                    m = BENCH_RE.match(line.strip())
+                    if not m:
+                        continue
+                    for kv in m.group(2).split():
+                        key, _, val = kv.partition("=")
+                        table.setdefault((args.release, m.group(1), key),
+                                         {}).setdefault(label, []).append(
+                                             float(val))
+    print(f"{'kernel / figure':40} {'driver':36} {'median':>9} "
+          f"{'spread':>15} {'x first':>8}")
+    for (rel, what, key), by_label in sorted(table.items()):
+        first = None
+        for label, vals in by_label.items():
+            med = statistics.median(vals)
+            first = med if first is None else first
+            ratio = f"{med / first:.2f}" if first else "-"
+            print(f"{rel + ' ' + what + ' ' + key:40} {label.split()[1]:36} "
+                  f"{med:9.1f} {min(vals):7.1f}-{max(vals):<7.1f} {ratio:>8}")
+    return 1 if failed else 0
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--kernel", action="append", required=True,
@@ -505,6 +550,8 @@ def parse_args():
     ap.add_argument("--list", action="store_true", help="list and exit")
     ap.add_argument("--demo", action="store_true",
                     help="boot once (first kernel) and describe the driver")
+    ap.add_argument("--bench", action="store_true",
+                    help="run the benchmark suites and compare the modules")
     ap.add_argument("--qemu", default=QEMU)
     ap.add_argument("--busybox", default=BUSYBOX)
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -555,6 +602,8 @@ def main():
         sys.exit(f"vmtest: cannot build the initramfs: {e}")
     if args.demo:
         return run_demo(*built[0])
+    if args.bench:
+        return run_bench(built, chosen)
     return run_tests(built, chosen)
 
 
