@@ -60,6 +60,9 @@
 #define VB_PFNS_PER_REQ		(PAGE_SIZE / sizeof(__virtio32))
 #define VB_PAGES_PER_REQ	(VB_PFNS_PER_REQ / VB_UNITS_PER_PAGE)
 
+/* Pages inflated before the device's target is read again: 128 MiB. */
+#define VB_INFLATE_MAX		(32 * VB_PAGES_PER_REQ)
+
 /*
  * When inflating cannot get memory, retry after a delay that doubles on
  * each failure, from VB_RETRY_MIN to VB_RETRY_MAX: a target the guest
@@ -302,7 +305,7 @@ static void *vb_wait_used(struct virtio_balloon *vb, struct virtqueue *vq)
 }
 
 /**
- * vb_send() - send one driver-written buffer and wait for the device
+ * vb_post() - hand one driver-written buffer to the device
  * @vb: the balloon
  * @vq: the queue
  * @buf: the buffer (not on the stack)
@@ -311,16 +314,37 @@ static void *vb_wait_used(struct virtio_balloon *vb, struct virtqueue *vq)
  * A single-entry buffer needs no indirect table, so adding it allocates
  * nothing and cannot recurse into reclaim.
  *
- * Return: 0, or -EIO if the device did not take or return the buffer.
+ * Return: 0, or -EIO if the device did not take the buffer.
  */
-static int vb_send(struct virtio_balloon *vb, struct virtqueue *vq,
+static int vb_post(struct virtio_balloon *vb, struct virtqueue *vq,
 		   void *buf, unsigned int len)
 {
 	struct scatterlist sg;
 
 	sg_init_one(&sg, buf, len);
 	if (virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN) ||
-	    !virtqueue_kick(vq) || !vb_wait_used(vb, vq)) {
+	    !virtqueue_kick(vq)) {
+		vb->cnt.host_errors++;
+		return -EIO;
+	}
+	return 0;
+}
+
+/**
+ * vb_send() - send one driver-written buffer and wait for the device
+ * @vb: the balloon
+ * @vq: the queue
+ * @buf: the buffer (not on the stack)
+ * @len: its length in bytes
+ *
+ * Return: 0, or -EIO if the device did not take or return the buffer.
+ */
+static int vb_send(struct virtio_balloon *vb, struct virtqueue *vq,
+		   void *buf, unsigned int len)
+{
+	if (vb_post(vb, vq, buf, len))
+		return -EIO;
+	if (!vb_wait_used(vb, vq)) {
 		vb->cnt.host_errors++;
 		return -EIO;
 	}
@@ -369,45 +393,91 @@ static void vb_account(struct virtio_balloon *vb, struct page *page, long n)
 		adjust_managed_page_count(page, n);
 }
 
-/**
- * vb_inflate() - move up to @want pages into the balloon
- * @vb: the balloon
- * @want: pages wanted, at most %VB_PAGES_PER_REQ are taken
- *
- * Pages are allocated before @balloon_lock is taken: the allocation may
- * compact memory, and compaction migrates balloon pages under that lock.
- *
- * Return: pages inflated; fewer than asked if memory ran short.
- */
-static unsigned int vb_inflate(struct virtio_balloon *vb, unsigned long want)
+/* Free pages that were allocated for the balloon but never put in it. */
+static void vb_free_unused(struct list_head *pages)
 {
-	unsigned int n = 0, nr_pfns = 0;
-	struct page *page;
-	LIST_HEAD(pages);
+	struct page *page, *next;
 
-	want = min_t(unsigned long, want, VB_PAGES_PER_REQ);
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_del(&page->lru);
+		put_page(page);
+	}
+}
+
+/* Allocate up to @want balloon pages onto @pages; return how many. */
+static unsigned int vb_alloc_pages(struct list_head *pages, unsigned long want)
+{
+	unsigned int n = 0;
+	struct page *page;
+
 	while (n < want) {
 		page = balloon_page_alloc();
 		if (!page)
 			break;
-		balloon_page_push(&pages, page);
+		balloon_page_push(pages, page);
 		n++;
 	}
-	if (!n)
-		return 0;
-
-	mutex_lock(&vb->balloon_lock);
-	list_for_each_entry(page, &pages, lru) {
-		nr_pfns = vb_add_pfns(vb, nr_pfns, page);
-		vb_account(vb, page, -1);
-	}
-	balloon_page_list_enqueue(&vb->b_dev_info, &pages);
-	vb->nr_pages += n;
-	vb->cnt.inflated += n;
-	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
-		nr_pfns * sizeof(vb->pfns[0]));
-	mutex_unlock(&vb->balloon_lock);
 	return n;
+}
+
+/**
+ * vb_inflate() - move up to @want pages into the balloon
+ * @vb: the balloon
+ * @want: pages wanted
+ *
+ * Requests of %VB_PAGES_PER_REQ pages are pipelined: while the host works
+ * through one request (it discards every page it names), the next
+ * request's pages are allocated.  @balloon_lock is held meanwhile, which
+ * is safe because migration only trylocks it.
+ *
+ * Return: pages inflated; fewer than asked if memory ran short or the
+ * device stopped answering.
+ */
+static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
+{
+	unsigned int n, next_n = 0, nr_pfns;
+	unsigned long done = 0;
+	struct page *page;
+	LIST_HEAD(pages);
+	LIST_HEAD(next);
+	int err;
+
+	n = vb_alloc_pages(&pages, min_t(unsigned long, want,
+					 VB_PAGES_PER_REQ));
+	while (n) {
+		mutex_lock(&vb->balloon_lock);
+		nr_pfns = 0;
+		list_for_each_entry(page, &pages, lru) {
+			nr_pfns = vb_add_pfns(vb, nr_pfns, page);
+			vb_account(vb, page, -1);
+		}
+		balloon_page_list_enqueue(&vb->b_dev_info, &pages);
+		vb->nr_pages += n;
+		vb->cnt.inflated += n;
+		done += n;
+		err = vb_post(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
+			      nr_pfns * sizeof(vb->pfns[0]));
+		if (!err && done < want && !READ_ONCE(vb->stopping))
+			next_n = vb_alloc_pages(&next,
+						min_t(unsigned long, want - done,
+						      VB_PAGES_PER_REQ));
+		if (!err && !vb_wait_used(vb, vb->vqs[VB_VQ_INFLATE])) {
+			vb->cnt.host_errors++;
+			err = -EIO;
+		}
+		mutex_unlock(&vb->balloon_lock);
+		vb_update_actual(vb);
+		if (err) {
+			/* Nothing more goes to a device that does not answer. */
+			vb_free_unused(&next);
+			break;
+		}
+		list_splice_init(&next, &pages);
+		n = next_n;
+		next_n = 0;
+		cond_resched();
+	}
+	return done;
 }
 
 /**
@@ -456,23 +526,26 @@ static void vb_resize_work(struct work_struct *work)
 	long delta;
 
 	while (!READ_ONCE(vb->stopping) && (delta = vb_target_delta(vb))) {
-		want = min_t(unsigned long, abs(delta), VB_PAGES_PER_REQ);
-		if (delta > 0 && vb_inflate(vb, want) < want) {
-			/* Out of memory: try again later, less often. */
-			vb->cnt.inflate_fails++;
+		if (delta > 0) {
+			want = min_t(unsigned long, delta, VB_INFLATE_MAX);
+			if (vb_inflate(vb, want) < want) {
+				/* Out of memory: try later, less often. */
+				vb->cnt.inflate_fails++;
+				vb_queue_resize(vb, vb->retry_delay);
+				vb->retry_delay = min_t(unsigned long,
+							2 * vb->retry_delay,
+							VB_RETRY_MAX);
+				return;
+			}
+		} else {
+			want = min_t(unsigned long, -delta, VB_PAGES_PER_REQ);
+			if (!vb_deflate(vb, want)) {
+				/* Every page left is isolated for migration. */
+				vb_queue_resize(vb, VB_RETRY_MIN);
+				return;
+			}
 			vb_update_actual(vb);
-			vb_queue_resize(vb, vb->retry_delay);
-			vb->retry_delay = min_t(unsigned long, 2 * vb->retry_delay,
-						VB_RETRY_MAX);
-			return;
 		}
-		if (delta < 0 && !vb_deflate(vb, want)) {
-			/* Every page left is isolated for migration. */
-			vb_update_actual(vb);
-			vb_queue_resize(vb, VB_RETRY_MIN);
-			return;
-		}
-		vb_update_actual(vb);
 		cond_resched();
 	}
 	vb->retry_delay = VB_RETRY_MIN;
