@@ -251,7 +251,7 @@ SUITES = [
 # Benchmarks (vmtest.py --bench, make bench-resize): not part of the tests.
 BENCH_SUITES = [
     Suite("bench-resize", [
-        Program("resize", "resize_bench", ["512", "3"], RESIZE_TIMEOUT),
+        Program("resize", "resize_bench", ["512", "5"], RESIZE_TIMEOUT),
     ], bench=True),
 ]
 

@@ -498,7 +498,10 @@ def run_bench(kernels, chosen):
     table = {}
     failed = False
     for args, initramfs in kernels:
-        label = f"{args.release} {os.path.basename(args.module)}"
+        # Parent directory too: every balloon module has the same name.
+        label = (f"{args.release} "
+                 f"{os.path.basename(os.path.dirname(args.module))}/"
+                 f"{os.path.basename(args.module)}")
         for suite, progs in chosen:
             print(f"# [{label}] {suite.name}", flush=True)
             results, texts, _ = run_boot(args, initramfs, suite, progs,
