@@ -225,6 +225,7 @@ SUITES = [
         Program("device-del-busy", "teardown_test",
                 ["device-del-busy", BALLOON_ID], RESIZE_TIMEOUT),
     ]),
+    Suite("suspend", [Program("freeze", "pm_test", [], RESIZE_TIMEOUT)]),
     Suite("probe-fail", [
         Program("probe-fail", "probe_fail_test", ["{module}"], 120),
     ], balloon={"free-page-hint": "on", "free-page-reporting": "on",
