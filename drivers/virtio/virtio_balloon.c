@@ -30,15 +30,12 @@
 #include <linux/balloon_compaction.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
-#include <linux/freezer.h>
-#include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/page_reporting.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/swap.h>
 #include <linux/vmstat.h>
 #include <linux/virtio.h>
 #include <linux/virtio_balloon.h>
