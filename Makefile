@@ -101,7 +101,7 @@ lint: sparse checkpatch kernel-doc
 PROGS_DIR := $(BUILD)/selftests
 VMTEST := python3 $(SELFTEST_DIR)/vmtest.py
 VMTEST_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$(k)/virtio_balloon.ko)
-VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $(T),--test $(T))
+VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $(T),--test '$(T)')
 
 selftests:
 	@$(MAKE) -s -C $(SELFTEST_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
