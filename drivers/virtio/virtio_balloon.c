@@ -83,10 +83,10 @@
 #define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
 
 /*
- * Hinting leaves 1/64th of the guest's memory free (32 MiB of 2 GiB) so
+ * Hinting leaves 1/64th of the guest's memory free (16 MiB of 1 GiB) so
  * that the guest's own allocations during a run do not have to reclaim.
  */
-#define VB_HINT_RESERVE_SHIFT	6
+#define VB_KEEP_SHIFT		6
 
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
@@ -135,7 +135,6 @@ static struct dentry *vb_debugfs_root;
  * @in_flight: blocks on the queue, not yet returned (worker only)
  * @used: the queue callback ran since the worker last looked
  * @wait: where a run waits for room on a full queue
- * @free_floor: free pages hinting leaves to the guest
  * @lock: protects @blocks and @held_pages
  * @blocks: hinted blocks the device has returned, linked through page->lru,
  *	order in page_private()
@@ -152,7 +151,6 @@ struct vb_hint {
 	unsigned int in_flight;
 	bool used;
 	wait_queue_head_t wait;
-	unsigned long free_floor;
 	spinlock_t lock;		/* see above */
 	struct list_head blocks;
 	unsigned long held_pages;
@@ -211,6 +209,7 @@ struct vb_counters {
  * @stopping: teardown (remove, freeze) has begun: queue no work
  * @resize_work: inflates or deflates toward the device's target
  * @retry_delay: delay before the next inflate attempt after a failure
+ * @keep: free pages hinting leaves to the guest (%VB_KEEP_SHIFT)
  * @stats_work: answers a statistics request
  * @acked: woken when the device uses a buffer of a queue the driver waits on
  * @balloon_lock: serialises resizing and balloon page migration; protects
@@ -235,6 +234,7 @@ struct virtio_balloon {
 
 	struct delayed_work resize_work;
 	unsigned long retry_delay;
+	unsigned long keep;
 	struct work_struct stats_work;
 	wait_queue_head_t acked;
 
@@ -427,11 +427,12 @@ static unsigned int vb_alloc_pages(struct list_head *pages, unsigned long want)
  * request's pages are allocated.  @balloon_lock is held meanwhile, which
  * is safe because migration only trylocks it.
  *
- * Return: pages inflated; fewer than asked if memory ran short or the
- * device stopped answering.
+ * Return: pages inflated; fewer than asked if memory ran short (the
+ * caller backs off) or the device stopped answering.
  */
 static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
 {
+	unsigned long asked = min_t(unsigned long, want, VB_PAGES_PER_REQ);
 	unsigned int n, next_n = 0, nr_pfns;
 	unsigned long done = 0;
 	struct page *page;
@@ -439,8 +440,7 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
 	LIST_HEAD(next);
 	int err;
 
-	n = vb_alloc_pages(&pages, min_t(unsigned long, want,
-					 VB_PAGES_PER_REQ));
+	n = vb_alloc_pages(&pages, asked);
 	while (n) {
 		mutex_lock(&vb->balloon_lock);
 		nr_pfns = 0;
@@ -454,10 +454,13 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
 		done += n;
 		err = vb_post(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
 			      nr_pfns * sizeof(vb->pfns[0]));
-		if (!err && done < want && !READ_ONCE(vb->stopping))
-			next_n = vb_alloc_pages(&next,
-						min_t(unsigned long, want - done,
-						      VB_PAGES_PER_REQ));
+		/* A short request means memory ran short: stop after it. */
+		if (!err && n == asked && done < want &&
+		    !READ_ONCE(vb->stopping)) {
+			asked = min_t(unsigned long, want - done,
+				      VB_PAGES_PER_REQ);
+			next_n = vb_alloc_pages(&next, asked);
+		}
 		if (!err && !vb_wait_used(vb, vb->vqs[VB_VQ_INFLATE])) {
 			vb->cnt.host_errors++;
 			err = -EIO;
@@ -908,8 +911,7 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
 {
 	struct page *page;
 
-	if (global_zone_page_state(NR_FREE_PAGES) <
-	    vb->hint.free_floor + (1UL << order))
+	if (global_zone_page_state(NR_FREE_PAGES) < vb->keep + (1UL << order))
 		return NULL;
 	page = alloc_pages(VB_HINT_GFP, order);
 	if (page)
@@ -1250,7 +1252,7 @@ static int vb_probe(struct virtio_device *vdev)
 	INIT_LIST_HEAD(&vb->hint.blocks);
 	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-	vb->hint.free_floor = totalram_pages() >> VB_HINT_RESERVE_SHIFT;
+	vb->keep = totalram_pages() >> VB_KEEP_SHIFT;
 
 	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 		vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
