@@ -135,6 +135,7 @@ static struct dentry *vb_debugfs_root;
  * @in_flight: blocks on the queue, not yet returned (worker only)
  * @used: the queue callback ran since the worker last looked
  * @wait: where a run waits for room on a full queue
+ * @keep: free pages a run leaves to the guest (%VB_KEEP_SHIFT)
  * @lock: protects @blocks and @held_pages
  * @blocks: hinted blocks the device has returned, linked through page->lru,
  *	order in page_private()
@@ -151,6 +152,7 @@ struct vb_hint {
 	unsigned int in_flight;
 	bool used;
 	wait_queue_head_t wait;
+	unsigned long keep;
 	spinlock_t lock;		/* see above */
 	struct list_head blocks;
 	unsigned long held_pages;
@@ -209,7 +211,6 @@ struct vb_counters {
  * @stopping: teardown (remove, freeze) has begun: queue no work
  * @resize_work: inflates or deflates toward the device's target
  * @retry_delay: delay before the next inflate attempt after a failure
- * @keep: free pages hinting leaves to the guest (%VB_KEEP_SHIFT)
  * @stats_work: answers a statistics request
  * @acked: woken when the device uses a buffer of a queue the driver waits on
  * @balloon_lock: serialises resizing and balloon page migration; protects
@@ -234,7 +235,6 @@ struct virtio_balloon {
 
 	struct delayed_work resize_work;
 	unsigned long retry_delay;
-	unsigned long keep;
 	struct work_struct stats_work;
 	wait_queue_head_t acked;
 
@@ -911,7 +911,8 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
 {
 	struct page *page;
 
-	if (global_zone_page_state(NR_FREE_PAGES) < vb->keep + (1UL << order))
+	if (global_zone_page_state(NR_FREE_PAGES) <
+	    vb->hint.keep + (1UL << order))
 		return NULL;
 	page = alloc_pages(VB_HINT_GFP, order);
 	if (page)
@@ -1252,7 +1253,7 @@ static int vb_probe(struct virtio_device *vdev)
 	INIT_LIST_HEAD(&vb->hint.blocks);
 	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-	vb->keep = totalram_pages() >> VB_KEEP_SHIFT;
+	vb->hint.keep = totalram_pages() >> VB_KEEP_SHIFT;
 
 	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 		vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
