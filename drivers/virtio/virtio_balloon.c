@@ -16,13 +16,16 @@
  *   @stop_lock orders them against teardown: once @stopping is set no work
  *   is queued any more, so cancelling the work items stops everything.
  * - Resizing (inflate and deflate) runs in @resize_work.  @balloon_lock
- *   serialises it with balloon page migration (compaction), which also uses
- *   the inflate and deflate queues and the PFN buffer.  Migration only
- *   trylocks: it can be called from an allocation that inflate itself made.
+ *   serialises it with balloon page migration (compaction) and with
+ *   deflate-on-OOM in the shrinker, which also use the inflate and deflate
+ *   queues and the PFN buffer.  Both only trylock: they can be called from
+ *   an allocation that inflate itself made.
  * - Statistics are refreshed in @stats_work, the only user of the stats queue.
  * - Free page hinting runs in @hint.work on an ordered workqueue of its own,
  *   the only user of the free page queue.  Blocks the device has used move to
- *   a list under @hint.lock, where the shrinker can take them back.
+ *   a list under @hint.lock, where the shrinker can take them back.  Config
+ *   reads may sleep, so the config change interrupt only counts the change
+ *   (@hint.config_gen); the hinting work reads the command id.
  * - Free page reporting calls vb_report() from the page reporting worker;
  *   it is the only user of the reporting queue.
  */
@@ -36,6 +39,7 @@
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/vmstat.h>
 #include <linux/virtio.h>
 #include <linux/virtio_balloon.h>
@@ -72,14 +76,22 @@
 #define VB_DEVICE_POLL		HZ
 
 /*
- * Free page hinting allocates free blocks from the largest order down to
- * VB_HINT_MIN_ORDER, so memory that is free only in small pieces is hinted
- * too.  Flags: no reclaim of any kind (only what is free now is hinted, and
- * kswapd is not woken), no reserves, no warning; movable, so the blocks come
- * from the free lists that hold most free memory and hinting does not turn
- * movable pageblocks into unmovable ones while it holds them.
+ * Free page hinting allocates free blocks down to VB_HINT_MIN_ORDER, so
+ * memory that is free only in small pieces is hinted too (vb_hint_run() says
+ * in which order).  Flags: no reclaim of any kind (only what is free now is
+ * hinted, and kswapd is not woken), no reserves, no warning; movable, so the
+ * blocks come from the free lists that hold most free memory and hinting
+ * does not turn movable pageblocks into unmovable ones while it holds them.
  */
 #define VB_HINT_MIN_ORDER	0
+
+/*
+ * Fragments taken first go down to this order (64 KiB): every block costs a
+ * queue entry and a lookup on the host however small it is, so a flood of
+ * single pages would hold up the larger blocks behind it.  Smaller
+ * fragments are still hinted, in the final sweep.
+ */
+#define VB_HINT_FRAG_MIN_ORDER	4
 #define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
 
 /*
@@ -91,8 +103,31 @@
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
 
+/*
+ * Hinted pages the shrinker offers at a time (64 MiB of 4 KiB pages); with
+ * seeks 0 reclaim then takes half of that per pass.
+ */
+#define VB_HINT_SHRINK_MAX	(16 * VB_PAGES_PER_REQ)
+
 /* How long a run waits for the device to return buffers of a full queue. */
 #define VB_HINT_FULL_WAIT	(HZ / 10)
+
+/*
+ * Deflate-on-OOM.  Reclaim calls shrinkers under any memory pressure,
+ * including that of a guest which only streams files through its page
+ * cache; a balloon that deflated then would be emptied on every guest that
+ * reads files (which is why Linux went back to an OOM notifier).  So the
+ * shrinker offers balloon pages only once reclaim has nothing cheaper left
+ * (vb_oom_pressure()): the page cache that is not mapped into any process
+ * -- what streaming I/O fills, and what reclaim drops first -- is down to
+ * VB_OOM_CACHE_WMARKS times the zones' high watermarks, and no swap space
+ * is left for anonymous memory.  It then offers at most VB_PAGES_PER_REQ
+ * pages at a time, so each pass of reclaim deflates a bounded amount and
+ * deflating stops as soon as the guest's allocations succeed again.
+ */
+#define VB_OOM_CACHE_WMARKS	4
+/* vb->oom_target when no deflate-on-OOM is pending. */
+#define VB_NO_OOM_TARGET	U32_MAX
 
 /* Virtqueue indices, in the order the spec numbers them. */
 enum vb_vq_index {
@@ -126,8 +161,9 @@ static struct dentry *vb_debugfs_root;
  * struct vb_hint - free page hinting state
  * @wq: ordered workqueue running @work, one run at a time
  * @work: handles a new command id, DONE, and used buffers
- * @cmd_received: last command id read from the config (written in the
- *	config change interrupt)
+ * @config_gen: config changes so far (the interrupt counts them)
+ * @config_read: @config_gen when the id was last read (worker only)
+ * @cmd_received: last command id read from the config (worker only)
  * @cmd_started: id of the last run started (worker only)
  * @start_id: buffer holding the id of the current run
  * @stop_id: buffer holding %VIRTIO_BALLOON_CMD_ID_STOP
@@ -139,11 +175,13 @@ static struct dentry *vb_debugfs_root;
  * @lock: protects @blocks and @held_pages
  * @blocks: hinted blocks the device has returned, linked through page->lru,
  *	order in page_private()
- * @held_pages: pages in @blocks
+ * @held_pages: pages in @blocks, and in blocks being given back
  */
 struct vb_hint {
 	struct workqueue_struct *wq;
 	struct work_struct work;
+	atomic_t config_gen;
+	int config_read;
 	u32 cmd_received;
 	u32 cmd_started;
 	__virtio32 start_id;
@@ -178,6 +216,9 @@ struct vb_hint {
  * @hint_last_pages: pages hinted by the last run
  * @hint_last_ns: wall time of the last run, start id to STOP
  * @hint_last_cpu_ns: CPU time the last run used
+ * @hint_ns: wall time of all runs
+ * @hint_cpu_ns: CPU time of all runs
+ * @oom_deflated: balloon pages the shrinker gave back (deflate-on-OOM)
  *
  * Each counter is written under the lock, or in the one context, that owns
  * what it counts, and read locklessly.
@@ -201,6 +242,9 @@ struct vb_counters {
 	unsigned long hint_last_pages;
 	u64 hint_last_ns;
 	u64 hint_last_cpu_ns;
+	u64 hint_ns;
+	u64 hint_cpu_ns;
+	unsigned long oom_deflated;
 };
 
 /**
@@ -216,13 +260,17 @@ struct vb_counters {
  * @balloon_lock: serialises resizing and balloon page migration; protects
  *	@pfns and @nr_pages
  * @nr_pages: guest pages in the balloon
+ * @oom_target: the device's target when the shrinker last deflated the
+ *	balloon, %VB_NO_OOM_TARGET if it has not since the target changed;
+ *	resizing does not inflate back towards that same target
  * @pfns: frame numbers of the current inflate or deflate request
  * @b_dev_info: balloon pages, for the balloon compaction core
  * @stats: statistics buffer on the stats queue
  * @events: scratch space for the vm event counters (stats worker only)
  * @pr_dev_info: free page reporting registration
  * @hint: free page hinting state
- * @shrinker: gives hinted blocks back when the guest needs memory
+ * @shrinker: gives hinted blocks back when the guest needs memory, and
+ *	balloon pages under real shortage with deflate-on-OOM
  * @debugfs: this device's debugfs directory
  * @cnt: counters
  */
@@ -240,6 +288,7 @@ struct virtio_balloon {
 
 	struct mutex balloon_lock;	/* see above */
 	unsigned int nr_pages;
+	u32 oom_target;
 	__virtio32 pfns[VB_PFNS_PER_REQ];
 	struct balloon_dev_info b_dev_info;
 
@@ -361,14 +410,14 @@ static unsigned int vb_add_pfns(struct virtio_balloon *vb, unsigned int n,
 	return n;
 }
 
-/* Balloon size the device asks for minus what the balloon holds, in pages. */
-static long vb_target_delta(struct virtio_balloon *vb)
+/* Balloon size the device asks for, in 4 KiB units. */
+static u32 vb_target(struct virtio_balloon *vb)
 {
 	u32 target;
 
 	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
 			&target);
-	return (long)(target / VB_UNITS_PER_PAGE) - (long)vb->nr_pages;
+	return target;
 }
 
 static void vb_update_actual(struct virtio_balloon *vb)
@@ -484,6 +533,7 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
  * vb_deflate() - give up to @want balloon pages back to the guest
  * @vb: the balloon
  * @want: pages wanted, at most %VB_PAGES_PER_REQ are given back
+ * @try: only trylock @balloon_lock (reclaim context)
  *
  * The host always hears of the pages before the guest can use them again,
  * which %VIRTIO_BALLOON_F_MUST_TELL_HOST requires and costs nothing without
@@ -491,14 +541,18 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
  *
  * Return: pages deflated.
  */
-static unsigned int vb_deflate(struct virtio_balloon *vb, unsigned long want)
+static unsigned int vb_deflate(struct virtio_balloon *vb, unsigned long want,
+			       bool try)
 {
 	unsigned int n, nr_pfns = 0;
 	struct page *page, *next;
 	LIST_HEAD(pages);
 
 	want = min_t(unsigned long, want, VB_PAGES_PER_REQ);
-	mutex_lock(&vb->balloon_lock);
+	if (!try)
+		mutex_lock(&vb->balloon_lock);
+	else if (!mutex_trylock(&vb->balloon_lock))
+		return 0;
 	n = balloon_page_list_dequeue(&vb->b_dev_info, &pages, want);
 	list_for_each_entry(page, &pages, lru)
 		nr_pfns = vb_add_pfns(vb, nr_pfns, page);
@@ -524,9 +578,18 @@ static void vb_resize_work(struct work_struct *work)
 						 resize_work);
 	unsigned long want;
 	long delta;
+	u32 target;
 
-	while (!READ_ONCE(vb->stopping) && (delta = vb_target_delta(vb))) {
+	while (!READ_ONCE(vb->stopping)) {
+		target = vb_target(vb);
+		delta = (long)(target / VB_UNITS_PER_PAGE) - (long)vb->nr_pages;
+		if (!delta)
+			break;
 		if (delta > 0) {
+			/* The guest needed these pages: wait for a new target. */
+			if (target == READ_ONCE(vb->oom_target))
+				break;
+			WRITE_ONCE(vb->oom_target, VB_NO_OOM_TARGET);
 			want = min_t(unsigned long, delta, VB_INFLATE_MAX);
 			if (vb_inflate(vb, want) < want) {
 				/* Out of memory: try later, less often. */
@@ -539,7 +602,7 @@ static void vb_resize_work(struct work_struct *work)
 			}
 		} else {
 			want = min_t(unsigned long, -delta, VB_PAGES_PER_REQ);
-			if (!vb_deflate(vb, want)) {
+			if (!vb_deflate(vb, want, false)) {
 				/* Every page left is isolated for migration. */
 				vb_queue_resize(vb, VB_RETRY_MIN);
 				return;
@@ -555,8 +618,10 @@ static void vb_resize_work(struct work_struct *work)
 static void vb_deflate_all(struct virtio_balloon *vb)
 {
 	while (vb->nr_pages) {
-		if (!vb_deflate(vb, vb->nr_pages))
+		if (!vb_deflate(vb, vb->nr_pages, false))
 			msleep(jiffies_to_msecs(VB_RETRY_MIN));
+		/* A device that answers at once never lets us sleep above. */
+		cond_resched();
 	}
 	vb_update_actual(vb);
 }
@@ -766,14 +831,30 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
  *
  * The device reports the command id only through the config space, and
  * QEMU shows STOP there while a run is under way: the id is therefore read
- * once per config change interrupt, never polled.  A config change for
- * another reason during a run thus ends that run; the next round starts a
- * new one.
+ * once per config change, never polled.  A config change for another reason
+ * during a run thus ends that run; the next round starts a new one.
  */
 
+/* Read the command id if the config changed since the last read; sleeps. */
+static void vb_hint_read_cmd(struct virtio_balloon *vb)
+{
+	int gen = atomic_read_acquire(&vb->hint.config_gen);
+	u32 cmd;
+
+	if (gen == vb->hint.config_read)
+		return;
+	vb->hint.config_read = gen;
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config,
+			free_page_hint_cmd_id, &cmd);
+	WRITE_ONCE(vb->hint.cmd_received, cmd);
+}
+
+/* Whether the run for @id must end: the config changed, or teardown. */
 static bool vb_hint_should_stop(struct virtio_balloon *vb, u32 id)
 {
-	return READ_ONCE(vb->hint.cmd_received) != id || READ_ONCE(vb->stopping);
+	return READ_ONCE(vb->hint.cmd_received) != id ||
+	       atomic_read(&vb->hint.config_gen) != vb->hint.config_read ||
+	       READ_ONCE(vb->stopping);
 }
 
 /* Give @page (a hinted block) back to the page allocator. */
@@ -849,8 +930,6 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 		list_move_tail(&page->lru, &blocks);
 		done += 1UL << page_private(page);
 	}
-	vb->hint.held_pages -= done;
-	*counter += done;
 	spin_unlock(&vb->hint.lock);
 
 	while (!list_empty(&blocks)) {
@@ -859,6 +938,12 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 		vb_hint_free_block(page);
 		cond_resched();
 	}
+
+	/* Held until here: freeing can take a while (page poisoning). */
+	spin_lock(&vb->hint.lock);
+	vb->hint.held_pages -= done;
+	*counter += done;
+	spin_unlock(&vb->hint.lock);
 	return done;
 }
 
@@ -920,6 +1005,55 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
 	return page;
 }
 
+/*
+ * Count the free blocks of each order below the largest, over all populated
+ * zones: the fragments a run hints first.  Lockless reads of the free
+ * areas: a plan for the run, which allocation itself keeps honest.
+ */
+static void vb_hint_count_fragments(unsigned long *count)
+{
+	struct free_area *area;
+	struct zone *zone;
+	int nid, z, order;
+
+	memset(count, 0, sizeof(*count) * VB_MAX_PAGE_ORDER);
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (!populated_zone(zone))
+				continue;
+			for (order = 0; order < VB_MAX_PAGE_ORDER; order++) {
+				area = &zone->free_area[order];
+				/* Racy on purpose: zone->lock is not ours. */
+				count[order] += data_race(area->nr_free);
+			}
+		}
+	}
+}
+
+/* Queue one hinted block; false if the run must end. */
+static bool vb_hint_add_block(struct virtio_balloon *vb, struct page *page,
+			      unsigned int *batch)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	struct scatterlist sg;
+
+	sg_init_table(&sg, 1);
+	sg_set_page(&sg, page, PAGE_SIZE << page_private(page), 0);
+	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL)) {
+		vb_hint_free_block(page);
+		return false;
+	}
+	vb->hint.in_flight++;
+	if (++*batch == VB_HINT_KICK_BATCH) {
+		virtqueue_kick(vq);
+		*batch = 0;
+		vb_hint_reap(vb);
+		cond_resched();
+	}
+	return true;
+}
+
 /**
  * vb_hint_run() - hint free memory for command @id
  * @vb: the balloon
@@ -927,16 +1061,36 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
  *
  * Runs until free memory (above the reserve) is used up or the device ends
  * the run, and always closes it with one STOP buffer.
+ *
+ * A run races the migration: the device sends every page it was not told
+ * about before it gets there, and every hinted byte costs the guest a
+ * write (the page allocator initialises allocations, init_on_alloc being
+ * the distributions' default).  So the run takes first the fragments that
+ * were free when it started, largest first, down to %VB_HINT_FRAG_MIN_ORDER:
+ * memory freed recently, likely holding data the device would otherwise
+ * send, and the memory the in-tree driver never hints.  Blocks of the
+ * largest order come later: much of that is memory free since boot, still
+ * zero, which the device sends cheaply anyway.  A second sweep, largest
+ * order first, then takes whatever is left, down to single pages.
+ *
+ * A run hints at most the memory that was free (above the reserve) when it
+ * started, and stops as soon as the shrinker has had to give hinted blocks
+ * back.  Memory the guest frees during the run is left to the next round:
+ * chasing it would take every page a busy guest frees, push its next
+ * allocations into reclaim and the shrinker, and slow its work down.
  */
 static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	unsigned long fragments[VB_MAX_PAGE_ORDER];
 	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
-	unsigned long pages = 0, blocks = 0;
-	int order = VB_MAX_PAGE_ORDER;
+	unsigned long pages = 0, blocks = 0, budget, free;
+	unsigned long shrunk = READ_ONCE(vb->cnt.hint_shrunk);
+	/* Fragments from the largest down, then every order from the top. */
+	int order = VB_MAX_PAGE_ORDER - 1;
+	bool sweep = false;
 	unsigned int batch = 0;
-	struct scatterlist sg;
 	struct page *page;
 
 	vb->hint.cmd_started = id;
@@ -949,9 +1103,20 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		goto out;
 	vb->hint.start_busy = true;
 
-	while (order >= VB_HINT_MIN_ORDER) {
-		if (vb_hint_should_stop(vb, id))
+	vb_hint_count_fragments(fragments);
+	free = global_zone_page_state(NR_FREE_PAGES);
+	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
+	while (order >= VB_HINT_MIN_ORDER && pages < budget) {
+		if (vb_hint_should_stop(vb, id) ||
+		    READ_ONCE(vb->cnt.hint_shrunk) != shrunk)
 			break;
+		if (!sweep && !fragments[order]) {
+			if (order-- == VB_HINT_FRAG_MIN_ORDER) {
+				sweep = true;
+				order = VB_MAX_PAGE_ORDER;
+			}
+			continue;
+		}
 		if (vq->num_free < 2) {
 			virtqueue_kick(vq);
 			batch = 0;
@@ -960,24 +1125,18 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		}
 		page = vb_hint_alloc(vb, order);
 		if (!page) {
-			order--;
+			if (sweep)
+				order--;
+			else
+				fragments[order] = 0;
 			continue;
 		}
-		sg_init_table(&sg, 1);
-		sg_set_page(&sg, page, PAGE_SIZE << order, 0);
-		if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL)) {
-			vb_hint_free_block(page);
+		if (!sweep)
+			fragments[order]--;
+		if (!vb_hint_add_block(vb, page, &batch))
 			break;
-		}
-		vb->hint.in_flight++;
 		blocks++;
 		pages += 1UL << order;
-		if (++batch == VB_HINT_KICK_BATCH) {
-			virtqueue_kick(vq);
-			batch = 0;
-			vb_hint_reap(vb);
-			cond_resched();
-		}
 	}
 
 	if (vb_hint_should_stop(vb, id))
@@ -991,6 +1150,8 @@ out:
 	vb->cnt.hint_last_pages = pages;
 	vb->cnt.hint_last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	vb->cnt.hint_last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
+	vb->cnt.hint_ns += vb->cnt.hint_last_ns;
+	vb->cnt.hint_cpu_ns += vb->cnt.hint_last_cpu_ns;
 	/* Blocks still on the queue come back through the callback. */
 	if (!virtqueue_enable_cb(vq))
 		vb_hint_reap(vb);
@@ -1000,8 +1161,10 @@ static void vb_hint_work(struct work_struct *work)
 {
 	struct virtio_balloon *vb = container_of(work, struct virtio_balloon,
 						 hint.work);
-	u32 cmd = READ_ONCE(vb->hint.cmd_received);
+	u32 cmd;
 
+	vb_hint_read_cmd(vb);
+	cmd = READ_ONCE(vb->hint.cmd_received);
 	vb_hint_reap(vb);
 	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
 		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
@@ -1019,25 +1182,103 @@ static void vb_hint_used(struct virtqueue *vq)
 	vb_queue_work(vb, vb->hint.wq, &vb->hint.work);
 }
 
+/**
+ * vb_oom_pressure() - whether reclaim has nothing cheaper than the balloon
+ *
+ * See %VB_OOM_CACHE_WMARKS.  The zone iterators of mm are not exported,
+ * hence the walk over the nodes' zones.
+ *
+ * Return: true once the unmapped page cache is nearly gone and anonymous
+ * memory cannot be swapped out.
+ */
+static bool vb_oom_pressure(void)
+{
+	unsigned long cache, mapped, wmarks = 0;
+	struct zone *zone;
+	int nid, z;
+
+	if (get_nr_swap_pages() > 0)
+		return false;
+	cache = global_node_page_state(NR_ACTIVE_FILE) +
+		global_node_page_state(NR_INACTIVE_FILE);
+	mapped = global_node_page_state(NR_FILE_MAPPED);
+	cache = cache > mapped ? cache - mapped : 0;
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (populated_zone(zone))
+				wmarks += high_wmark_pages(zone);
+		}
+	}
+	return cache <= VB_OOM_CACHE_WMARKS * wmarks;
+}
+
+/* Balloon pages the shrinker may offer now (deflate-on-OOM). */
+static unsigned long vb_oom_offer(struct virtio_balloon *vb)
+{
+	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ||
+	    READ_ONCE(vb->stopping) || !READ_ONCE(vb->nr_pages) ||
+	    !vb_oom_pressure())
+		return 0;
+	return min_t(unsigned long, READ_ONCE(vb->nr_pages), VB_PAGES_PER_REQ);
+}
+
 /*
- * Shrinker: hinted blocks are free memory the driver holds on the host's
- * behalf, so all of them are offered to reclaim at any priority (seeks 0).
+ * Deflate up to @want pages for reclaim; the host hears of them through the
+ * deflate queue first, as for any deflate.
+ */
+static unsigned long vb_oom_deflate(struct virtio_balloon *vb,
+				    unsigned long want)
+{
+	unsigned long done = 0;
+	unsigned int n;
+
+	while (done < want) {
+		n = vb_deflate(vb, want - done, true);
+		if (!n)
+			break;
+		done += n;
+	}
+	if (done) {
+		WRITE_ONCE(vb->oom_target, vb_target(vb));
+		vb->cnt.oom_deflated += done;
+		vb_update_actual(vb);
+	}
+	return done;
+}
+
+/*
+ * Shrinker: hinted blocks first -- free memory the driver holds on the
+ * host's behalf, offered at any priority (seeks 0), up to
+ * %VB_HINT_SHRINK_MAX at a time so that one pass of reclaim does not give
+ * back far more than the guest needs -- then, with deflate-on-OOM and only
+ * under real memory shortage, balloon pages.
  */
 static unsigned long vb_shrink_count(struct shrinker *shrinker,
 				     struct shrink_control *sc)
 {
 	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
+	unsigned long held = min_t(unsigned long,
+				   READ_ONCE(vb->hint.held_pages),
+				   VB_HINT_SHRINK_MAX);
 
-	return READ_ONCE(vb->hint.held_pages) ?: SHRINK_EMPTY;
+	return held + vb_oom_offer(vb) ?: SHRINK_EMPTY;
 }
 
 static unsigned long vb_shrink_scan(struct shrinker *shrinker,
 				    struct shrink_control *sc)
 {
 	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
-	unsigned long freed = vb_hint_release(vb, sc->nr_to_scan,
-					      &vb->cnt.hint_shrunk);
+	unsigned long freed, offer;
 
+	freed = vb_hint_release(vb, sc->nr_to_scan, &vb->cnt.hint_shrunk);
+	if (freed < sc->nr_to_scan) {
+		offer = vb_oom_offer(vb);
+		if (offer)
+			freed += vb_oom_deflate(vb, min(offer,
+						sc->nr_to_scan - freed));
+	}
+	vb_account_reclaimed(freed);
 	return freed ?: SHRINK_STOP;
 }
 
@@ -1050,19 +1291,16 @@ static void vb_config_changed(struct virtio_device *vdev)
 {
 	struct virtio_balloon *vb = vdev->priv;
 	unsigned long flags;
-	u32 cmd;
 
 	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (vb->stopping)
-		goto out;
-	mod_delayed_work(system_freezable_wq, &vb->resize_work, 0);
-	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
-		virtio_cread_le(vdev, struct virtio_balloon_config,
-				free_page_hint_cmd_id, &cmd);
-		WRITE_ONCE(vb->hint.cmd_received, cmd);
-		queue_work(vb->hint.wq, &vb->hint.work);
+	if (!vb->stopping) {
+		mod_delayed_work(system_freezable_wq, &vb->resize_work, 0);
+		if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+			atomic_inc(&vb->hint.config_gen);
+			wake_up(&vb->hint.wait);
+			queue_work(vb->hint.wq, &vb->hint.work);
+		}
 	}
-out:
 	spin_unlock_irqrestore(&vb->stop_lock, flags);
 }
 
@@ -1107,6 +1345,11 @@ static int vb_state_show(struct seq_file *f, void *unused)
 		   div_u64(c->hint_last_ns, NSEC_PER_USEC));
 	seq_printf(f, "hint_last_cpu_us: %llu\n",
 		   div_u64(c->hint_last_cpu_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_us: %llu\n", div_u64(c->hint_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_cpu_us: %llu\n",
+		   div_u64(c->hint_cpu_ns, NSEC_PER_USEC));
+	seq_printf(f, "oom_deflated_pages: %lu\n", c->oom_deflated);
+	seq_printf(f, "oom_pressure: %d\n", vb_oom_pressure());
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vb_state);
@@ -1152,6 +1395,7 @@ static void vb_start(struct virtio_balloon *vb)
 	}
 	virtio_device_ready(vb->vdev);
 
+	vb->oom_target = VB_NO_OOM_TARGET;
 	spin_lock_irq(&vb->stop_lock);
 	vb->stopping = false;
 	spin_unlock_irq(&vb->stop_lock);
@@ -1269,7 +1513,9 @@ static int vb_probe(struct virtio_device *vdev)
 	if (err)
 		goto err_wq;
 
-	if (vb->vqs[VB_VQ_HINT]) {
+	/* The shrinker serves hinting and deflate-on-OOM. */
+	if (vb->vqs[VB_VQ_HINT] ||
+	    vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)) {
 		vb->shrinker = vb_fault(VB_PROBE_FAULT_SHRINKER) ?
 			ERR_PTR(-ENOMEM) :
 			vb_shrinker_create(dev_name(&vdev->dev), vb,

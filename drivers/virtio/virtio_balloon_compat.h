@@ -9,8 +9,10 @@
 #ifndef _VIRTIO_BALLOON_COMPAT_H
 #define _VIRTIO_BALLOON_COMPAT_H
 
+#include <linux/sched.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/virtio_config.h>
 
 /**
@@ -62,6 +64,17 @@ static inline int vb_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 	}
 	return virtio_find_vqs(vdev, nvqs, vqs, callbacks, names, NULL);
 }
+#endif
+
+/* Before 6.5, pages a shrinker frees count as reclaimed through reclaimed_slab. */
+#ifdef VB_COMPAT_RECLAIMED_SLAB
+static inline void vb_account_reclaimed(unsigned long pages)
+{
+	if (current->reclaim_state)
+		current->reclaim_state->reclaimed_slab += pages;
+}
+#else
+#define vb_account_reclaimed	mm_account_reclaimed_pages
 #endif
 
 /* 6.8 renamed MAX_ORDER (exclusive bound) to MAX_PAGE_ORDER (inclusive). */
