@@ -25,8 +25,6 @@
 #define BT_PROC_BUF		65536
 /* Interval between two checks while waiting for a driver (un)bind. */
 #define BT_POLL_MS		10
-#define MSEC_PER_SEC		1000
-#define NSEC_PER_MSEC		1000000L
 
 static const char * const bt_feature_names[BT_F_NR_BALLOON] = {
 	[BT_F_MUST_TELL_HOST]	= "MUST_TELL_HOST",
@@ -412,8 +410,108 @@ int virtio_read_features(const char *devname, uint64_t *features)
 }
 
 /**
+ * write_file() - Write a string to a (sysfs) file in one write.
+ * @path: file.
+ * @text: what to write.
+ *
+ * Return: 0 on success, -errno on failure.
+ */
+int write_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	ssize_t ret;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, text, len);
+	if (ret < 0)
+		ret = -errno;
+	close(fd);
+	return ret < 0 ? ret : (size_t)ret == len ? 0 : -EIO;
+}
+
+/* Whether the virtio device @devname is a balloon (virtio device id 5). */
+static int is_balloon_device(const char *devname)
+{
+	char path[BT_LINE_MAX], buf[BT_DEVNAME_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/device",
+		 devname);
+	return read_file(path, buf, sizeof(buf)) > 0 &&
+	       strtol(buf, NULL, 0) == BT_VIRTIO_ID_BALLOON;
+}
+
+/*
+ * A built-in driver cannot be loaded or unloaded: "loading" it sets its
+ * parameters (from their defaults, as a fresh module would start) and binds
+ * every unbound balloon device; "unloading" it unbinds them.  A probe that
+ * fails makes the bind fail, and is not an error of the load, as with
+ * finit_module(2).
+ */
+static int builtin_load(const char *params)
+{
+	char buf[BT_LINE_MAX], path[BT_LINE_MAX], *tok, *save, *val;
+	struct dirent *de;
+	DIR *dir;
+	int err;
+
+	if (!balloon_find_device(buf, sizeof(buf)))
+		return -EEXIST;
+	snprintf(buf, sizeof(buf), "%s %s", BT_PARAM_DEFAULTS,
+		 params ? params : "");
+	for (tok = strtok_r(buf, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		val = strchr(tok, '=');
+		if (!val)
+			return -EINVAL;
+		*val++ = '\0';
+		snprintf(path, sizeof(path), "%s/%s", BT_PARAM_DIR, tok);
+		err = write_file(path, val);
+		if (err)
+			return err;
+	}
+	dir = opendir("/sys/bus/virtio/devices");
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.' || !is_balloon_device(de->d_name))
+			continue;
+		write_file(BT_DRIVER_DIR "/bind", de->d_name);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int builtin_unload(void)
+{
+	char name[BT_DEVNAME_MAX];
+	int err;
+
+	while (!balloon_find_device(name, sizeof(name))) {
+		err = write_file(BT_DRIVER_DIR "/unbind", name);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* A driver with parameters but no module state is built into the kernel. */
+static int driver_is_builtin(const char *name)
+{
+	char path[BT_LINE_MAX];
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	if (!access(path, F_OK))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	return !access(path, F_OK);
+}
+
+/**
  * module_load() - Load a kernel module from a file with finit_module(2).
- * @path: uncompressed .ko file.
+ * @path: uncompressed .ko file, or %BT_BUILTIN for the built-in driver.
  * @params: module parameters, or NULL.
  *
  * Return: 0 on success, -errno on failure.
@@ -422,6 +520,8 @@ int module_load(const char *path, const char *params)
 {
 	int fd, ret;
 
+	if (!strcmp(path, BT_BUILTIN))
+		return builtin_load(params);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -435,10 +535,14 @@ int module_load(const char *path, const char *params)
  * module_unload() - Remove a kernel module with delete_module(2).
  * @name: module name, e.g. "virtio_balloon".
  *
+ * The built-in balloon driver is unbound from its devices instead.
+ *
  * Return: 0 on success, -errno on failure.
  */
 int module_unload(const char *name)
 {
+	if (!strcmp(name, BT_DRIVER_NAME) && driver_is_builtin(name))
+		return builtin_unload();
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
@@ -459,6 +563,8 @@ void msleep(unsigned int ms)
 
 /* How often a wait polls the host or the driver. */
 #define BO_POLL_MS		200
+/* How often a wait for a hinting run polls: runs are short. */
+#define BO_HINT_POLL_MS		50
 /* Chunk the allocatable-memory probe maps at a time. */
 #define BO_PROBE_CHUNK		(4 * BO_MIB)
 /* MemAvailable the probe leaves to the kernel, in KiB. */
@@ -480,8 +586,40 @@ long long host_guest_size(void)
 }
 
 /**
+ * guest_keep() - A greedy target: what the guest is left with.
+ * @ram: guest RAM, as host_guest_size() reports it with the balloon empty.
+ * @share: the guest keeps 1/@share of @ram...
+ *
+ * ...on top of what its kernel set aside at boot (RAM minus MemTotal, read
+ * with the balloon empty): a debug kernel sets aside a lot more (KASAN's
+ * shadow), and without that the same share would leave it nothing to run
+ * on.
+ *
+ * Return: the guest size to ask the host for, in bytes.
+ */
+long long guest_keep(long long ram, int share)
+{
+	return balloon_align(ram / share + ram - meminfo_kb("MemTotal") * 1024);
+}
+
+/**
+ * balloon_align() - Round a size down to the balloon's unit.
+ * @bytes: a size, e.g. a share of the guest's memory.
+ *
+ * The harness gives guests RAM that is not a whole number of MiB, so shares
+ * of it need rounding before they can be asked for and compared exactly.
+ *
+ * Return: @bytes rounded down to a multiple of %BO_UNIT.
+ */
+long long balloon_align(long long bytes)
+{
+	return bytes / BO_UNIT * BO_UNIT;
+}
+
+/**
  * balloon_resize() - Ask the host for a guest size and wait until it is met.
- * @guest_bytes: memory the guest should be left with.
+ * @guest_bytes: memory the guest should be left with (rounded down to the
+ *	balloon's unit).
  * @timeout_ms: how long to wait for query-balloon to report it.
  *
  * Return: 0 once query-balloon reports @guest_bytes, -1 on a host error or
@@ -492,6 +630,7 @@ int balloon_resize(long long guest_bytes, unsigned int timeout_ms)
 	char reply[BT_LINE_MAX];
 	unsigned int waited;
 
+	guest_bytes = balloon_align(guest_bytes);
 	if (host_cmd(reply, sizeof(reply), "balloon %lld", guest_bytes))
 		return -1;
 	for (waited = 0; waited <= timeout_ms; waited += BO_POLL_MS) {
@@ -518,6 +657,28 @@ long long balloon_state(const char *key)
 	if (kv_file_get(path, key, val, sizeof(val)))
 		return -1;
 	return strtoll(val, NULL, 0);
+}
+
+/**
+ * balloon_wait_hinting() - Wait until a hinting run is under way.
+ * @timeout_ms: how long to wait.
+ *
+ * A run is under way once the driver has hinted blocks on the free page
+ * queue or holds blocks the device has returned.
+ *
+ * Return: 0 once it is, -1 on timeout or if no device is bound.
+ */
+int balloon_wait_hinting(unsigned int timeout_ms)
+{
+	unsigned int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += BO_HINT_POLL_MS) {
+		if (balloon_state("hint_held_pages") > 0 ||
+		    balloon_state("hint_in_flight_blocks") > 0)
+			return 0;
+		msleep(BO_HINT_POLL_MS);
+	}
+	return -1;
 }
 
 /**

@@ -22,6 +22,15 @@
 #define BT_DEBUGFS_DIR		"/sys/kernel/debug/" BT_DRIVER_NAME
 /* Length of a virtio device name such as "virtio12". */
 #define BT_DEVNAME_MAX		32
+#define BT_VIRTIO_ID_BALLOON	5
+/*
+ * The module path the harness passes ({module}) when the driver is built
+ * into the kernel; module_load() and module_unload() then bind and unbind.
+ */
+#define BT_BUILTIN		"builtin"
+#define BT_PARAM_DIR		"/sys/module/" BT_DRIVER_NAME "/parameters"
+/* Every parameter of the driver at its default, as a module load starts. */
+#define BT_PARAM_DEFAULTS	"fail_probe_at=0"
 
 /* Balloon feature bits (VIRTIO_BALLOON_F_*), see the virtio spec. */
 enum bt_feature {
@@ -39,6 +48,7 @@ const char *bt_feature_name(unsigned int bit);
 __printf(3, 4) int host_cmd(char *reply, size_t len, const char *fmt, ...);
 
 ssize_t read_file(const char *path, char *buf, size_t len);
+int write_file(const char *path, const char *text);
 long long meminfo_kb(const char *field);
 long long vmstat_read(const char *counter);
 int kv_file_get(const char *path, const char *key, char *val, size_t len);
@@ -51,16 +61,25 @@ int virtio_read_features(const char *devname, uint64_t *features);
 int module_load(const char *path, const char *params);
 int module_unload(const char *name);
 
+#define MSEC_PER_SEC		1000
+#define NSEC_PER_MSEC		1000000L
+
 void msleep(unsigned int ms);
 
 /* Longest a resize of the balloon may take under TCG. */
 #define BO_RESIZE_TIMEOUT_MS	120000
 #define BO_MIB			(1024LL * 1024)
 
+/* The balloon's unit, whatever the guest's page size (VIRTIO_BALLOON_PFN_SHIFT). */
+#define BO_UNIT			4096LL
+
 long long host_guest_size(void);
+long long balloon_align(long long bytes);
+long long guest_keep(long long ram, int share);
 int balloon_resize(long long guest_bytes, unsigned int timeout_ms);
 long long balloon_state(const char *key);
 int balloon_negotiated(unsigned int bit);
+int balloon_wait_hinting(unsigned int timeout_ms);
 long long allocatable_bytes(void);
 
 #endif /* BALLOON_TEST_H */

@@ -2,7 +2,7 @@
 /*
  * Free page hinting across real live migrations.
  *
- * Usage: hint_test <mode> [migrate options...]
+ * Usage: hint_test <mode> [module path] [migrate options...]
  *   basic      one migration: a run started, blocks were hinted, the run
  *              ended, everything was given back on DONE, and the guest's
  *              free memory is back to where it was
@@ -13,9 +13,14 @@
  *              the memory left outside them: it succeeds, nobody is
  *              OOM-killed
  *   unbind     the driver is unbound while a run is in progress
+ *   unload     the module is removed while a run is in progress (give the
+ *              module's path as an argument), then loaded again
  *   postcopy   with postcopy-ram on the host does not hint; migration
  *              completes
- * Options (key=value) are passed on to the host's migrate command.
+ * Options (key=value) are passed on to the host's migrate command, except
+ * pingpong=<n>: the integrity mode's count of migrations (default 4).  (QEMU
+ * refuses device_del during a migration, so runs end by the driver's
+ * remove path only through unbind and unload.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +40,8 @@
 
 /* Migrations of the integrity mode, then one cancelled migration. */
 #define PINGPONG		4
+/* Option giving another count of them (make stress). */
+#define PINGPONG_OPT		"pingpong="
 /* Integrity checker: chunks of memory it keeps and churns. */
 #define CHECK_CHUNKS		96
 #define CHECK_CHUNK		(1024 * 1024)
@@ -43,13 +50,22 @@
 /* How long a child waits for hinted blocks to be held. */
 #define HELD_TIMEOUT_MS		60000
 #define POLL_MS			50
-/* Pressure: allocate MemFree plus this share of the held blocks. */
+/* Pressure: allocate MemFree plus this share of the held blocks... */
 #define PRESSURE_HELD_SHARE	2
+/* ...once a run has ended holding at least this much (MiB). */
+#define PRESSURE_MIN_HELD_MIB	64
 /* Migration speed that leaves time to act during a run (bytes/s). */
 #define SLOW_BANDWIDTH		"max-bandwidth=33554432"
+/*
+ * Pressure: slower still, so that the migration (and with it the hinting
+ * run) cannot end while the child is still faulting its memory in.
+ */
+#define PRESSURE_BANDWIDTH	"max-bandwidth=8388608"
 #define MIGRATE_OPTS_MAX	1024
 
 static char opts[MIGRATE_OPTS_MAX];
+static const char *module_path;
+static int pingpong = PINGPONG;
 
 /* Migrate with the test's options plus @extra; return the final status. */
 static int host_migrate(const char *extra, char *status, size_t len)
@@ -72,14 +88,22 @@ static int migrate_completed(const char *extra)
 	       !strcmp(status, "completed");
 }
 
-/* Wait until the driver holds hinted blocks (or hints); 0 on success. */
-static int wait_hinting(void)
+/*
+ * Wait until a run has ended (nothing in flight) with at least @min_bytes
+ * of hinted blocks held, and read MemFree while they stay held, so that
+ * it leaves them out; 0 on success, with both in bytes.
+ */
+static int wait_held(long long min_bytes, long long *held, long long *free)
 {
+	long long page = balloon_state("page_size");
 	unsigned int waited;
 
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
-		if (balloon_state("hint_held_pages") > 0 ||
-		    balloon_state("hint_in_flight_blocks") > 0)
+		*held = balloon_state("hint_held_pages") * page;
+		*free = meminfo_kb("MemFree") * 1024;
+		if (*held >= min_bytes &&
+		    balloon_state("hint_in_flight_blocks") == 0 &&
+		    balloon_state("hint_held_pages") * page == *held)
 			return 0;
 		msleep(POLL_MS);
 	}
@@ -202,7 +226,7 @@ static void mode_integrity(void)
 	int result[2], stop[2], i, ok, wstatus;
 	pid_t pid;
 
-	ksft_set_plan(PINGPONG + 3);
+	ksft_set_plan(pingpong + 3);
 	if (pipe(result) || pipe(stop))
 		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
 	pid = fork();
@@ -216,7 +240,7 @@ static void mode_integrity(void)
 	close(result[1]);
 	close(stop[0]);
 
-	for (i = 0; i < PINGPONG; i++)
+	for (i = 0; i < pingpong; i++)
 		ksft_test_result(migrate_completed(""),
 				 "migration %d completed\n", i + 1);
 	ok = !host_migrate(SLOW_BANDWIDTH " cancel-after-ms=2000", status,
@@ -241,12 +265,11 @@ static void mode_integrity(void)
  */
 static void __noreturn pressure(void)
 {
-	long long held, want;
+	long long held, free, want;
 
-	if (wait_hinting())
+	if (wait_held(PRESSURE_MIN_HELD_MIB * BO_MIB, &held, &free))
 		_exit(2);
-	held = balloon_state("hint_held_pages") * balloon_state("page_size");
-	want = meminfo_kb("MemFree") * 1024 + held / PRESSURE_HELD_SHARE;
+	want = free + held / PRESSURE_HELD_SHARE;
 	ksft_print_msg("held %lld MiB, allocating %lld MiB\n", held / BO_MIB,
 		       want / BO_MIB);
 	if (mmap(NULL, want, PROT_READ | PROT_WRITE,
@@ -257,10 +280,10 @@ static void __noreturn pressure(void)
 }
 
 /*
- * Run @child in its own process during a slow migration (one test result);
- * return the child's wait status.
+ * Run @child in its own process during a migration with @how (one test
+ * result); return the child's wait status.
  */
-static int migrate_with_child(void (*child)(void))
+static int migrate_with_child(void (*child)(void), const char *how)
 {
 	int wstatus = 0;
 	pid_t pid;
@@ -270,8 +293,7 @@ static int migrate_with_child(void (*child)(void))
 		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
 	if (!pid)
 		child();
-	ksft_test_result(migrate_completed(SLOW_BANDWIDTH),
-			 "migration completed\n");
+	ksft_test_result(migrate_completed(how), "migration completed\n");
 	waitpid(pid, &wstatus, 0);
 	return wstatus;
 }
@@ -283,7 +305,14 @@ static void mode_pressure(void)
 	int wstatus;
 
 	ksft_set_plan(4);
-	wstatus = migrate_with_child(pressure);
+	wstatus = migrate_with_child(pressure, PRESSURE_BANDWIDTH);
+	ksft_print_msg("runs %lld (stopped %lld), hinted %lld pages\n",
+		       balloon_state("hint_runs"),
+		       balloon_state("hint_runs_stopped"),
+		       balloon_state("hint_pages"));
+	ksft_print_msg("shrunk %lld pages, released %lld pages\n",
+		       balloon_state("hint_shrunk_pages"),
+		       balloon_state("hint_released_pages"));
 	ksft_test_result(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
 			 "allocation beyond the memory outside hinted blocks succeeded (status %#x)\n",
 			 wstatus);
@@ -299,7 +328,8 @@ static void __noreturn unbind_child(void)
 	char dev[BT_DEVNAME_MAX];
 	int fd;
 
-	if (wait_hinting() || balloon_find_device(dev, sizeof(dev)))
+	if (balloon_wait_hinting(HELD_TIMEOUT_MS) ||
+	    balloon_find_device(dev, sizeof(dev)))
 		_exit(2);
 	fd = open(BT_DRIVER_DIR "/unbind", O_WRONLY);
 	if (fd < 0 || write(fd, dev, strlen(dev)) < 0)
@@ -308,28 +338,56 @@ static void __noreturn unbind_child(void)
 	_exit(0);
 }
 
-static void mode_unbind(void)
+/* Unload child: remove the module as soon as hinting is under way. */
+static void __noreturn unload_child(void)
+{
+	if (balloon_wait_hinting(HELD_TIMEOUT_MS))
+		_exit(2);
+	_exit(module_unload(BT_DRIVER_NAME) ? 1 : 0);
+}
+
+/* Unbind or unload the driver during a run, then bind or load it again. */
+static void mode_teardown(bool unload)
 {
 	long long free0 = meminfo_kb("MemFree");
+	void (*child)(void);
 	char dev[BT_DEVNAME_MAX];
-	int wstatus, fd;
+	int wstatus, fd = -1, ok;
 
 	ksft_set_plan(5);
 	if (balloon_find_device(dev, sizeof(dev)))
 		ksft_exit_fail_msg("no balloon device bound\n");
-	wstatus = migrate_with_child(unbind_child);
+	if (unload && !module_path)
+		ksft_exit_fail_msg("unload: give the module's path\n");
+	child = unload ? unload_child : unbind_child;
+	wstatus = migrate_with_child(child, SLOW_BANDWIDTH);
 	ksft_test_result(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
-			 "driver unbound during hinting (status %#x)\n", wstatus);
+			 "driver %s during hinting (status %#x)\n",
+			 unload ? "unloaded" : "unbound", wstatus);
 	ksft_test_result(!balloon_wait_bound(0, 0), "device unbound\n");
 	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
 			 "MemFree back: %lld -> %lld kB\n", free0,
 			 meminfo_kb("MemFree"));
-	fd = open(BT_DRIVER_DIR "/bind", O_WRONLY);
-	ksft_test_result(fd >= 0 && write(fd, dev, strlen(dev)) > 0 &&
-			 !balloon_wait_bound(1, HELD_TIMEOUT_MS),
+	if (unload) {
+		ok = !module_load(module_path, NULL);
+	} else {
+		fd = open(BT_DRIVER_DIR "/bind", O_WRONLY);
+		ok = fd >= 0 && write(fd, dev, strlen(dev)) > 0;
+	}
+	ksft_test_result(ok && !balloon_wait_bound(1, HELD_TIMEOUT_MS),
 			 "device bound again\n");
 	if (fd >= 0)
 		close(fd);
+}
+
+static void mode_unbind(void)
+{
+	mode_teardown(false);
+}
+
+static void mode_unload(void)
+{
+	mode_teardown(true);
 }
 
 static void mode_postcopy(void)
@@ -351,6 +409,7 @@ static const struct {
 	{ "integrity", mode_integrity },
 	{ "pressure", mode_pressure },
 	{ "unbind", mode_unbind },
+	{ "unload", mode_unload },
 	{ "postcopy", mode_postcopy },
 };
 
@@ -361,10 +420,19 @@ int main(int argc, char **argv)
 
 	ksft_print_header();
 	if (argc < 2)
-		ksft_exit_fail_msg("usage: %s <mode> [key=value...]\n", argv[0]);
-	for (i = 2; i < argc; i++)
+		ksft_exit_fail_msg("usage: %s <mode> [module path] [key=value...]\n", argv[0]);
+	for (i = 2; i < argc; i++) {
+		if (!strchr(argv[i], '=')) {
+			module_path = argv[i];
+			continue;
+		}
+		if (!strncmp(argv[i], PINGPONG_OPT, strlen(PINGPONG_OPT))) {
+			pingpong = atoi(argv[i] + strlen(PINGPONG_OPT));
+			continue;
+		}
 		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
 			 "%s ", argv[i]);
+	}
 	for (m = 0; m < ARRAY_SIZE(modes); m++) {
 		if (!strcmp(argv[1], modes[m].name)) {
 			/* Integrity is also the baseline without hinting. */

@@ -8,7 +8,9 @@
  * markers go to the test port and to /dev/kmsg so that the host can
  * attribute kernel messages to the program that was running.
  *
- * /modules.order: one module per line, "<path.ko> [parameters]".
+ * /modules.order: one module per line, "<path.ko> [parameters]", or
+ * "-<name>" to take driver <name> away (unload it, or unbind it if it is
+ * built in).
  * /plan: one program per line, "<name> <timeout seconds> <path> [args...]".
  */
 #include <errno.h>
@@ -144,7 +146,7 @@ static int open_raw_tty(const char *path)
  * load_modules() - Load every module listed in MODULES_ORDER_PATH, in order.
  *
  * A missing list means nothing to load; a module that fails to load (other
- * than being loaded already) is fatal.
+ * than being loaded already) or a driver that cannot be taken away is fatal.
  */
 static void load_modules(void)
 {
@@ -155,6 +157,14 @@ static void load_modules(void)
 		return;
 	for (line = strtok_r(buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '-') {
+			ret = module_unload(line + 1);
+			if (ret && ret != -ENOENT)
+				fatal("taking driver %s away: %s", line + 1,
+				      strerror(-ret));
+			say("no driver %s", line + 1);
+			continue;
+		}
 		params = strchr(line, ' ');
 		if (params)
 			*params++ = '\0';

@@ -20,17 +20,6 @@
 #define REFILL_POLL_MS		200
 #define PM_CHECKS		5
 
-static int write_str(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	int err;
-
-	if (!f)
-		return -1;
-	err = fputs(text, f) < 0;
-	return fclose(f) || err ? -1 : 0;
-}
-
 int main(void)
 {
 	long long ram, balloon, pages, deflated0;
@@ -41,15 +30,15 @@ int main(void)
 	ram = host_guest_size();
 	if (ram <= 0)
 		ksft_exit_fail_msg("no answer from the host\n");
-	balloon = ram / SHARE;
+	balloon = balloon_align(ram / SHARE);
 	ksft_test_result(!balloon_resize(ram - balloon, BO_RESIZE_TIMEOUT_MS),
 			 "balloon inflated to %lld MiB\n", balloon / BO_MIB);
 	pages = balloon_state("balloon_pages");
 	deflated0 = balloon_state("deflated_pages");
 
-	ksft_test_result(!write_str(PM_TEST, "devices") &&
-			 !write_str(POWER_STATE, "freeze") &&
-			 !write_str(PM_TEST, "none"),
+	ksft_test_result(!write_file(PM_TEST, "devices") &&
+			 !write_file(POWER_STATE, "freeze") &&
+			 !write_file(PM_TEST, "none"),
 			 "devices suspended and resumed (pm_test)\n");
 
 	/* Freeze emptied the balloon: the pages were deflated once. */

@@ -13,8 +13,8 @@
 /* Quick oscillation: this many targets, this far apart. */
 #define OSCILLATIONS		20
 #define OSCILLATION_MS		50
-/* The guest is asked to keep only 1/GREEDY_SHARE of its memory. */
-#define GREEDY_SHARE		8
+/* The guest is asked to keep only 1/GREEDY_SHARE of its memory (guest_keep()). */
+#define GREEDY_SHARE		4
 /* How long the driver tries to meet the greedy target. */
 #define GREEDY_MS		10000
 #define RANGE_CHECKS		8
@@ -22,7 +22,7 @@
 int main(void)
 {
 	char reply[BT_LINE_MAX];
-	long long ram, greedy_pages;
+	long long ram, keep, greedy_pages;
 	int i, err;
 
 	ksft_print_header();
@@ -30,6 +30,7 @@ int main(void)
 	ram = host_guest_size();
 	if (ram <= 0)
 		ksft_exit_fail_msg("no answer from the host\n");
+	keep = guest_keep(ram, GREEDY_SHARE);
 
 	/* QEMU clamps a target above guest RAM to guest RAM: empty balloon. */
 	ksft_test_result(!balloon_resize(2 * ram, BO_RESIZE_TIMEOUT_MS) ||
@@ -52,14 +53,14 @@ int main(void)
 			 "after %d quick changes the last target is met\n",
 			 OSCILLATIONS);
 
-	host_cmd(reply, sizeof(reply), "balloon %lld", ram / GREEDY_SHARE);
+	host_cmd(reply, sizeof(reply), "balloon %lld", keep);
 	msleep(GREEDY_MS);
 	greedy_pages = balloon_state("balloon_pages");
 	ksft_test_result(greedy_pages > 0,
 			 "greedy target: balloon took %lld MiB, guest alive\n",
 			 greedy_pages * balloon_state("page_size") / BO_MIB);
 	ksft_print_msg("inflate_fails: %lld\n", balloon_state("inflate_fails"));
-	ksft_test_result(host_guest_size() >= ram / GREEDY_SHARE,
+	ksft_test_result(host_guest_size() >= keep,
 			 "host sees no more than the guest gave\n");
 
 	ksft_test_result(!balloon_resize(ram, BO_RESIZE_TIMEOUT_MS),

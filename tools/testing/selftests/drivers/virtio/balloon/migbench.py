@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Live migration benchmark: free page hinting off, the kernel's own driver,
+and ours, side by side in one run.
+
+Each run boots one guest (the harness of vmtest.py), prepares its memory as
+a scenario says (suites.SCENARIOS, migrate_bench.c), live-migrates it to a
+second QEMU process on this machine over a unix socket (or saves it to a
+file) and records QEMU's figures and the driver's.  Configurations are
+interleaved within each repetition, so slow drifts of the machine hit all
+of them alike; the tables show medians and the spread.
+
+Configurations:
+  off      our driver, device without free-page-hint
+  in-tree  the kernel's own virtio_balloon.ko, free-page-hint=on
+  ours     our driver, free-page-hint=on
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+
+import suites as suite_defs
+import vmtest
+
+CONFIGS = ("off", "in-tree", "ours")
+HINT_ON = {"free-page-hint": "on"}
+# Figures in the tables: (key, heading, format).
+COLUMNS = (
+    ("transferred_mb", "sent MB", "{:.0f}"),
+    ("total_ms", "total ms", "{:.0f}"),
+    ("setup_ms", "setup ms", "{:.0f}"),
+    ("downtime_ms", "down ms", "{:.0f}"),
+    ("normal_pages", "pages", "{:.0f}"),
+    ("used_mb", "used MB", "{:.0f}"),
+    ("free_small_mb", "free<4M MB", "{:.0f}"),
+    ("hint_mb", "hinted MB", "{:.0f}"),
+    ("hint_ms", "hint ms", "{:.0f}"),
+    ("hint_cpu_ms", "hint CPU ms", "{:.0f}"),
+    ("work_mib_s", "work MiB/s", "{:.0f}"),
+    ("file_mb", "file MB", "{:.0f}"),
+)
+# Figures from query-migrate that are durations.
+QEMU_TIMES = ("total_ms", "setup_ms", "downtime_ms")
+# Targets of the free page hinting issue, checked on the medians.
+TARGET_FRAGMENTED_VS_INTREE = 0.70
+TARGET_VS_USED = 1.3
+TARGET_WORK_CHANGE = 0.02
+# Smoke run (make check): hinting must visibly pay off on an idle guest.
+SMOKE_IDLE_MAX_RATIO = 0.9
+GNUPLOT = "gnuplot"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--kernel", required=True, metavar="DIR",
+                    help="unpacked kernel image package")
+    ap.add_argument("--module", required=True, help="our virtio_balloon.ko")
+    ap.add_argument("--intree", required=True,
+                    help="the kernel's own virtio_balloon.ko[.xz]")
+    ap.add_argument("--progs", required=True,
+                    help="directory of the built guest programs")
+    ap.add_argument("--out", required=True,
+                    help="build directory: cache, logs, results")
+    ap.add_argument("--mode", choices=("full", "demo", "smoke"),
+                    default="full", help="scenarios and repetitions")
+    ap.add_argument("--reps", type=int,
+                    help="repetitions (default: 3 full, 1 demo and smoke)")
+    ap.add_argument("--scenario", action="append",
+                    help="only this scenario (repeatable)")
+    ap.add_argument("--profile", action="append",
+                    choices=sorted(suite_defs.MIGRATE_PROFILES),
+                    help="migration settings (repeatable; default: all for "
+                    "full, 'default' for demo and smoke)")
+    ap.add_argument("--qemu", default=vmtest.QEMU)
+    ap.add_argument("--busybox", default=vmtest.BUSYBOX)
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="copy the guest console to stderr")
+    args = ap.parse_args()
+    args.out = os.path.abspath(args.out)
+    scenarios = {"full": suite_defs.SCENARIOS,
+                 "demo": suite_defs.DEMO_SCENARIOS,
+                 "smoke": suite_defs.SMOKE_SCENARIOS}[args.mode]
+    if args.scenario:
+        unknown = set(args.scenario) - {s.name for s in scenarios}
+        if unknown:
+            ap.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; "
+                     f"{args.mode} has {', '.join(s.name for s in scenarios)}")
+        scenarios = [s for s in scenarios if s.name in args.scenario]
+    profiles = args.profile or (sorted(suite_defs.MIGRATE_PROFILES)
+                                if args.mode == "full" else ["default"])
+    # One entry per (scenario, profile), named "scenario/profile".
+    args.scenarios = [
+        suite_defs.Scenario(f"{s.name}/{p}", s.memory_mb,
+                            s.args + suite_defs.MIGRATE_PROFILES[p],
+                            s.timeout)
+        for p in profiles for s in scenarios]
+    args.profiles = profiles
+    if args.reps is None:
+        args.reps = 3 if args.mode == "full" else 1
+    if args.reps < 1:
+        ap.error("--reps must be at least 1")
+    return args
+
+
+def prepare(args):
+    """{config: (kernel args, initramfs)}; exits with a message if an input
+    is missing."""
+    built = {}
+    index = None
+    for cfg in CONFIGS:
+        module = args.intree if cfg == "in-tree" else args.module
+        kargs = vmtest.kernel_args(args, args.kernel, module)
+        vmtest.check_inputs(kargs)
+        index = index or vmtest.ModuleIndex(kargs.modules_dir)
+        built[cfg] = (kargs, vmtest.Initramfs(kargs, index))
+    return built
+
+
+def one_run(kargs, initramfs, scen, cfg):
+    """Boot, prepare, migrate: the figures of one run, or None."""
+    prog = suite_defs.Program(scen.name.replace("/", "-"),
+                              suite_defs.MIGRATE_BENCH, scen.args,
+                              scen.timeout)
+    suite = suite_defs.Suite(f"bench-{prog.name}-{cfg}", [prog],
+                             balloon=HINT_ON if cfg != "off" else {},
+                             memory_mb=scen.memory_mb, bench=True)
+    results, texts, secs = vmtest.run_boot(kargs, initramfs, suite, [prog],
+                                           lambda m: None)
+    res = results[0]
+    figures = {}
+    for line in res.lines:
+        m = vmtest.BENCH_RE.match(line.strip())
+        if m:
+            for kv in m.group(2).split():
+                key, _, val = kv.partition("=")
+                figures[key] = float(val)
+    # QEMU's timings of a migration are never zero; a missing one is -1.
+    for key in QEMU_TIMES:
+        if figures.get(key, 1) <= 0:
+            del figures[key]
+    if res.status != "pass" or not figures:
+        where = vmtest.save_logs(kargs, suite, texts)
+        why = "; ".join(res.diag[:3]) or "no figures"
+        print(f"#   {scen.name}/{cfg}: FAILED ({why}), logs in {where}",
+              flush=True)
+        return None
+    figures["boot_s"] = round(secs, 1)
+    return figures
+
+
+def median(vals):
+    return statistics.median(vals) if vals else None
+
+
+def summarize(runs, scenarios):
+    """{scenario: {config: {key: (median, min, max)}}}"""
+    out = {}
+    for scen in scenarios:
+        out[scen.name] = {}
+        for cfg in CONFIGS:
+            figs = [r["figures"] for r in runs
+                    if r["scenario"] == scen.name and r["config"] == cfg
+                    and r["figures"]]
+            keys = sorted({k for f in figs for k in f})
+            out[scen.name][cfg] = {
+                k: (median([f[k] for f in figs if k in f]),
+                    min(f[k] for f in figs if k in f),
+                    max(f[k] for f in figs if k in f)) for k in keys}
+    return out
+
+
+def ratio(summary, scen, key, cfg, base):
+    a = summary[scen].get(cfg, {}).get(key)
+    b = summary[scen].get(base, {}).get(key)
+    if not a or not b or not b[0]:
+        return None
+    return a[0] / b[0]
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
+def headline(summary, scenarios):
+    """Ratios and target checks: [(scenario, text, ok or None)]."""
+    lines = []
+    for scen in scenarios:
+        s = scen.name
+        for key, what in (("transferred_mb", "bytes sent"),
+                          ("total_ms", "migration time"),
+                          ("file_mb", "snapshot size")):
+            off = ratio(summary, s, key, "ours", "off")
+            intree = ratio(summary, s, key, "ours", "in-tree")
+            if off is None and intree is None:
+                continue
+            lines.append((s, f"{what}: ours/off {fmt_ratio(off)}, "
+                          f"ours/in-tree {fmt_ratio(intree)}, "
+                          f"in-tree/off "
+                          f"{fmt_ratio(ratio(summary, s, key, 'in-tree', 'off'))}",
+                          None))
+        intree = ratio(summary, s, "transferred_mb", "ours", "in-tree")
+        if intree is not None:
+            lines.append((s, "target: ours sends no more than in-tree",
+                          intree <= 1.0))
+            if s.startswith("fragmented/"):
+                lines.append((s, "target: ours sends at most "
+                              f"{TARGET_FRAGMENTED_VS_INTREE:.0%} of in-tree",
+                              intree <= TARGET_FRAGMENTED_VS_INTREE))
+        ours = summary[s].get("ours", {})
+        if "transferred_mb" in ours and "used_mb" in ours:
+            r = ours["transferred_mb"][0] / ours["used_mb"][0]
+            lines.append((s, f"target: ours sends at most {TARGET_VS_USED} x "
+                          f"the memory in use (is {r:.2f} x)",
+                          r <= TARGET_VS_USED))
+        work = ratio(summary, s, "work_mib_s", "ours", "off")
+        if work is not None:
+            lines.append((s, "target: workload throughput within "
+                          f"{TARGET_WORK_CHANGE:.0%} of hinting off "
+                          f"(ours/off {work:.3f})",
+                          abs(work - 1) <= TARGET_WORK_CHANGE))
+    return lines
+
+
+def columns_present(summary):
+    present = {k for by_cfg in summary.values() for figs in by_cfg.values()
+               for k in figs}
+    return [c for c in COLUMNS if c[0] in present]
+
+
+def print_table(summary, scenarios):
+    cols = columns_present(summary)
+    head = f"{'scenario':20} {'config':8}" + "".join(
+        f" {h:>12}" for _, h, _ in cols)
+    print(head)
+    print("-" * len(head))
+    for scen in scenarios:
+        for cfg in CONFIGS:
+            figs = summary[scen.name].get(cfg, {})
+            if not figs:
+                print(f"{scen.name:20} {cfg:8} (no successful run)")
+                continue
+            cells = []
+            for key, _, form in cols:
+                cells.append(form.format(figs[key][0]) if key in figs
+                             else "-")
+            print(f"{scen.name:20} {cfg:8}" +
+                  "".join(f" {c:>12}" for c in cells))
+    print("(medians; spread in the JSON file)")
+
+
+def markdown(summary, scenarios, meta):
+    keys = [("transferred_mb", "MB sent"), ("total_ms", "total ms"),
+            ("downtime_ms", "downtime ms"), ("used_mb", "MB in use"),
+            ("hint_mb", "MB hinted"), ("work_mib_s", "workload MiB/s"),
+            ("file_mb", "snapshot MB")]
+    present = {k for by_cfg in summary.values() for f in by_cfg.values()
+               for k in f}
+    keys = [k for k in keys if k[0] in present]
+    out = [f"{meta['guest']}, {meta['machine']}; {meta['params']}; "
+           f"medians of {meta['reps']} run(s) per cell.", "",
+           "| scenario | config | " + " | ".join(h for _, h in keys) +
+           " | sent vs off | sent vs in-tree |",
+           "|---|---|" + "---|" * (len(keys) + 2)]
+    for scen in scenarios:
+        for cfg in CONFIGS:
+            figs = summary[scen.name].get(cfg, {})
+            cells = [f"{figs[k][0]:.0f}" if k in figs else "-"
+                     for k, _ in keys]
+            vs_off = ratio(summary, scen.name, "transferred_mb", cfg, "off")
+            vs_in = ratio(summary, scen.name, "transferred_mb", cfg,
+                          "in-tree")
+            if "file_mb" in figs:
+                vs_off = ratio(summary, scen.name, "file_mb", cfg, "off")
+                vs_in = ratio(summary, scen.name, "file_mb", cfg, "in-tree")
+            out.append(f"| {scen.name} | {cfg} | " + " | ".join(cells) +
+                       f" | {fmt_ratio(vs_off)} | {fmt_ratio(vs_in)} |")
+    return "\n".join(out) + "\n"
+
+
+def chart(summary, scenarios, path):
+    """Bytes and time per scenario and configuration, as a PNG (gnuplot)."""
+    if not shutil.which(GNUPLOT):
+        return "gnuplot not installed (make setup installs gnuplot-nox)"
+    data = path + ".dat"
+    with open(data, "w") as f:
+        f.write("# scenario " + " ".join(f"{c}_mb {c}_s" for c in CONFIGS) +
+                "\n")
+        for scen in scenarios:
+            row = [scen.name]
+            for cfg in CONFIGS:
+                figs = summary[scen.name].get(cfg, {})
+                sent = figs.get("file_mb", figs.get("transferred_mb"))
+                row.append(f"{sent[0]:.1f}" if sent else "0")
+                tot = figs.get("total_ms")
+                row.append(f"{tot[0] / 1000:.2f}" if tot else "0")
+            f.write(" ".join(row) + "\n")
+    script = "\n".join([
+        f"set terminal pngcairo size 1200,480 font ',10'",
+        f"set output '{path}'",
+        "set style data histograms",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1",
+        "set key top left",
+        "set grid ytics",
+        "set yrange [0:*]",
+        "set multiplot layout 1,2",
+        "set title 'sent (MB; snapshot: file size)'",
+        f"plot '{data}' using 2:xtic(1) title 'off', "
+        "'' using 4 title 'in-tree', '' using 6 title 'ours'",
+        "set title 'total migration time (s)'",
+        f"plot '{data}' using 3:xtic(1) title 'off', "
+        "'' using 5 title 'in-tree', '' using 7 title 'ours'",
+        "unset multiplot", ""])
+    proc = subprocess.run([GNUPLOT], input=script, text=True,
+                          capture_output=True, check=False)
+    if proc.returncode:
+        return f"gnuplot failed: {proc.stderr.strip()}"
+    return None
+
+
+def machine():
+    cpus = os.cpu_count()
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.node()}: {cpus} CPUs, {mem_gib:.0f} GiB, "
+            f"QEMU -accel {vmtest.ACCEL}")
+
+
+def smoke_check(summary, runs):
+    """make check: every run worked, ours hinted, and hinting paid off."""
+    errors = [f"{r['scenario']}/{r['config']} rep {r['rep']} failed"
+              for r in runs if not r["figures"]]
+    for scen, by_cfg in summary.items():
+        if by_cfg.get("ours", {}).get("hint_mb", (0,))[0] <= 0:
+            errors.append(f"{scen}: our driver hinted nothing")
+    r = ratio(summary, "idle/default", "transferred_mb", "ours", "off")
+    if r is None or r > SMOKE_IDLE_MAX_RATIO:
+        errors.append(f"idle: ours sent {fmt_ratio(r)} x what hinting off "
+                      f"sent (expected at most {SMOKE_IDLE_MAX_RATIO})")
+    return errors
+
+
+def main():
+    args = parse_args()
+    built = prepare(args)
+    # Make SIGTERM unwind like Ctrl-C so that every VM gets cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    release = built["ours"][0].release
+    runs = []
+    plan = args.reps * len(args.scenarios) * len(CONFIGS)
+    print(f"# migration benchmark ({args.mode}): {release}, "
+          f"{len(args.scenarios)} scenario(s) x {len(CONFIGS)} configs x "
+          f"{args.reps} rep(s) = {plan} boots", flush=True)
+    print(f"# {machine()}", flush=True)
+    for p in args.profiles:
+        print(f"# profile {p}: migrate "
+              f"{' '.join(suite_defs.MIGRATE_PROFILES[p])}", flush=True)
+    n = 0
+    for rep in range(args.reps):
+        for scen in args.scenarios:
+            # Rotate the order per repetition: no config always goes first.
+            order = CONFIGS[rep % len(CONFIGS):] + CONFIGS[:rep % len(CONFIGS)]
+            for cfg in order:
+                n += 1
+                print(f"# [{n}/{plan}] {scen.name} ({scen.memory_mb} MiB "
+                      f"guest) {cfg}", flush=True)
+                kargs, initramfs = built[cfg]
+                figs = one_run(kargs, initramfs, scen, cfg)
+                runs.append({"scenario": scen.name, "config": cfg,
+                             "rep": rep, "figures": figs})
+                if figs:
+                    print(f"#   sent {figs.get('transferred_mb', 0):.0f} MB"
+                          f" in {figs.get('total_ms', 0):.0f} ms, hinted "
+                          f"{figs.get('hint_mb', 0):.0f} MB", flush=True)
+    summary = summarize(runs, args.scenarios)
+    print()
+    print_table(summary, args.scenarios)
+    print()
+    checks = headline(summary, args.scenarios)
+    for scen, text, ok in checks:
+        mark = "" if ok is None else (" [met]" if ok else " [MISSED]")
+        print(f"{scen:20} {text}{mark}")
+
+    meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "kernel": release, "machine": machine(),
+            "guest": f"Debian {release} guest",
+            "params": "; ".join(
+                f"{p}: " + " ".join(suite_defs.MIGRATE_PROFILES[p])
+                for p in args.profiles),
+            "reps": args.reps, "mode": args.mode,
+            "configs": {"off": "our driver, free-page-hint=off",
+                        "in-tree": f"{args.intree}, free-page-hint=on",
+                        "ours": f"{args.module}, free-page-hint=on"}}
+    outdir = os.path.join(args.out, "bench")
+    os.makedirs(outdir, exist_ok=True)
+    base = os.path.join(outdir, f"migration-{args.mode}")
+    with open(base + ".json", "w") as f:
+        json.dump({"meta": meta,
+                   "scenarios": [vars(s) for s in args.scenarios],
+                   "runs": runs,
+                   "summary": {s: {c: {k: {"median": v[0], "min": v[1],
+                                           "max": v[2]}
+                                       for k, v in figs.items()}
+                                   for c, figs in by_cfg.items()}
+                               for s, by_cfg in summary.items()},
+                   "checks": [{"scenario": s, "check": t, "met": ok}
+                              for s, t, ok in checks]}, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(summary, args.scenarios, meta))
+    problem = chart(summary, args.scenarios, base + ".png")
+    print(f"\nresults: {base}.json, {base}.md" +
+          (f", {base}.png" if not problem else f" (no chart: {problem})"))
+
+    if args.mode == "smoke":
+        errors = smoke_check(summary, runs)
+        for e in errors:
+            print(f"bench-smoke: {e}")
+        print("bench-smoke: " + ("FAILED" if errors else "ok"))
+        return 1 if errors else 0
+    return 1 if any(not r["figures"] for r in runs) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("migbench: interrupted")
