@@ -16,8 +16,9 @@ DRIVER_DEPS := $(DRIVER_SRCS) $(UAPI_HDR) drivers/virtio/Kbuild
 # before the kernel's include path on the compiler command line.
 KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
-.PHONY: all setup modules sparse checkpatch kernel-doc lint selftests \
-	guest-tests list check demo bench-resize clean help
+.PHONY: all setup modules sparse checkpatch kernel-doc lint dkms-check selftests \
+	guest-tests list check demo inflate-demo bench bench-smoke bench-resize \
+	intree debug-kernel debug-tests debug-check stress clean help
 
 # Targets that only read the working tree need no kernels.
 NO_KERNEL_GOALS := clean help checkpatch
@@ -42,9 +43,17 @@ help:
 	@echo "make KDIR=<dir>      build for the kernel whose headers are in <dir>"
 	@echo "make setup           install packages, fetch the target kernels"
 	@echo "make lint            sparse, checkpatch --strict and kernel-doc"
+	@echo "make dkms-check      dkms build of dkms.conf for every target kernel (installs nothing)"
 	@echo "make check           everything above plus all guest tests on every kernel"
 	@echo "make check T=<name>  only the guest tests whose name contains <name>"
-	@echo "make demo            the main job: boot a guest with the driver"
+	@echo "make intree          the driver in linux-source-6.12, built in (=y) and as a module (=m)"
+	@echo "make debug-tests     the guest tests on the debug kernel (KASAN, lockdep, kmemleak; T= too)"
+	@echo "make debug-check     the part of them make check runs"
+	@echo "make stress          stress and fault injection on the debug kernel, full counts (T= too)"
+	@echo "make demo            the main job: migrate a guest with hinting off, in-tree, ours"
+	@echo "make inflate-demo    boot a guest with the driver, inflate and deflate it"
+	@echo "make bench           migration benchmark (S=<scenario> P=<profile> REPS=<n> BENCH_KERNEL=<rel>)"
+	@echo "make bench-smoke     a small migration benchmark with sanity checks (in make check)"
 	@echo "make bench-resize    inflate/deflate throughput, ours vs the kernel's own driver"
 
 setup:
@@ -97,6 +106,13 @@ kernel-doc:
 
 lint: sparse checkpatch kernel-doc
 
+# The DKMS package (dkms.conf), built by dkms as a user would, in a
+# private DKMS tree.
+dkms-check:
+	@$(foreach k,$(KERNELS),test -n "$(KDIR_$(k))" || \
+		{ echo "no headers for kernel $(k): run 'make setup'" >&2; exit 1; };)
+	@sh devtools/dkms-check.sh $(foreach k,$(KERNELS),$(KDIR_$(k)))
+
 # Guest test programs (static, kselftest TAP) and the host runner.
 PROGS_DIR := $(BUILD)/selftests
 VMTEST := python3 $(SELFTEST_DIR)/vmtest.py
@@ -112,6 +128,37 @@ guest-tests: modules selftests
 list:
 	@$(VMTEST) $(VMTEST_ARGS) --list
 
+# In Debian's linux-source-6.12 tree (devtools/intree.sh): the driver as a
+# module (compiled, W=1) and built into the debug kernel, whose directory
+# (boot/, lib/modules/) is cached by content under $(CACHE)/intree.
+INTREE = sh devtools/intree.sh $(CACHE)
+
+intree: setup
+	@$(INTREE) module
+	@$(INTREE) debug >/dev/null
+
+debug-kernel: setup
+	@$(INTREE) debug
+
+DEBUG_VMTEST = kdir=$$($(INTREE) debug) && \
+	$(VMTEST) --kernel "$$kdir" --module builtin --progs $(PROGS_DIR) \
+		--out $(BUILD)/debug-tests
+
+debug-tests: setup selftests
+	@$(DEBUG_VMTEST) $(if $(T),--test '$(T)')
+
+# The part of the suite make check runs on the debug kernel: each boot
+# costs about 45 s and the tests run several times slower under KASAN.
+DEBUG_CHECK_SUITES = probe probe-fail unplug unplug-busy hint-basic hint-unbind \
+	hint-integrity stress-faults
+debug-check: setup selftests
+	@$(DEBUG_VMTEST) $(foreach s,$(DEBUG_CHECK_SUITES),--suite $(s))
+
+# Stress and fault injection on the debug kernel at the full counts
+# (suites.py STRESS_SUITES; make check runs reduced counts).  T= too.
+stress: setup selftests
+	@$(DEBUG_VMTEST) --stress $(if $(T),--test '$(T)')
+
 # Inflate/deflate throughput of ours against each kernel's own driver, in
 # one run (same kernel, same guest).
 intree_module = $(firstword $(wildcard $(KIMG_$(1))/lib/modules/$(1)/kernel/drivers/virtio/virtio_balloon.ko*))
@@ -121,13 +168,35 @@ BENCH_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$
 bench-resize: modules selftests
 	$(VMTEST) $(BENCH_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/bench --bench
 
+# Live migration: hinting off, the kernel's own driver and ours, in one run
+# (migbench.py).  One kernel: BENCH_KERNEL, the newest by default.
+BENCH_KERNEL ?= $(lastword $(KERNELS))
+MIGBENCH = python3 $(SELFTEST_DIR)/migbench.py --kernel $(KIMG_$(BENCH_KERNEL)) \
+	--module $(BUILD)/$(BENCH_KERNEL)/virtio_balloon.ko \
+	--intree $(call intree_module,$(BENCH_KERNEL)) --progs $(PROGS_DIR) --out $(BUILD) \
+	$(foreach s,$(S),--scenario $(s)) $(foreach p,$(P),--profile $(p))
+
+bench: modules selftests
+	$(MIGBENCH) --mode full $(if $(REPS),--reps $(REPS))
+
+bench-smoke: modules selftests
+	$(MIGBENCH) --mode smoke
+
 # The README's test command: everything, from a fresh machine.
 check: setup
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory dkms-check
+	@$(MAKE) --no-print-directory intree
 	@$(MAKE) --no-print-directory guest-tests
+	@$(MAKE) --no-print-directory debug-check
+	@$(MAKE) --no-print-directory bench-smoke
 
-# The README's main job.
+# The README's main job: a guest live-migrated with and without hints.
 demo: setup
+	@$(MAKE) --no-print-directory modules selftests
+	$(MIGBENCH) --mode demo
+
+inflate-demo: setup
 	@$(MAKE) --no-print-directory modules selftests
 	$(VMTEST) $(VMTEST_ARGS) --demo
 

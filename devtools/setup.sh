@@ -27,7 +27,8 @@ scripts/kernel-doc scripts/kernel-doc.py scripts/lib/kdoc
 tools/testing/selftests/kselftest.h tools/testing/selftests/kselftest_harness.h
 drivers/virtio/virtio_balloon.c"
 HOST_PKGS="make gcc libc6-dev qemu-system-x86 qemu-utils busybox-static sparse kmod cpio
-flex bison bc libelf-dev libssl-dev dwarves xz-utils python3 rsync e2fsprogs gnuplot-nox"
+flex bison bc libelf-dev libssl-dev dwarves xz-utils python3 rsync e2fsprogs gnuplot-nox
+dkms"
 
 die() {
 	echo "setup: error: $*" >&2
