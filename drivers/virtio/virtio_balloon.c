@@ -164,7 +164,8 @@ static struct dentry *vb_debugfs_root;
  * @config_gen: config changes so far (the interrupt counts them)
  * @config_read: @config_gen when the id was last read (worker only)
  * @cmd_received: last command id read from the config (worker only)
- * @cmd_started: id of the last run started (worker only)
+ * @cmd_started: id of the last run whose start id went to the device
+ *	(worker only)
  * @start_id: buffer holding the id of the current run
  * @stop_id: buffer holding %VIRTIO_BALLOON_CMD_ID_STOP
  * @start_busy: the device has not returned @start_id yet (worker only)
@@ -203,6 +204,7 @@ struct vb_hint {
  * @migrated: balloon pages moved by compaction
  * @inflate_fails: inflate requests cut short for lack of memory
  * @host_errors: requests the device did not complete (broken queue)
+ * @config_changes: config change notifications from the device
  * @stats_requests: statistics requests answered
  * @reports: free page reports sent
  * @reported_pages: pages in them
@@ -229,6 +231,7 @@ struct vb_counters {
 	unsigned long migrated;
 	unsigned long inflate_fails;
 	unsigned long host_errors;
+	unsigned long config_changes;
 	unsigned long stats_requests;
 	unsigned long reports;
 	unsigned long reported_pages;
@@ -849,11 +852,27 @@ static void vb_hint_read_cmd(struct virtio_balloon *vb)
 	WRITE_ONCE(vb->hint.cmd_received, cmd);
 }
 
-/* Whether the run for @id must end: the config changed, or teardown. */
+/*
+ * Whether the worker must look at the run for @id again: the command id
+ * changed, the config changed since it was last read, or teardown began.
+ * Does not sleep (a wait condition).
+ */
 static bool vb_hint_should_stop(struct virtio_balloon *vb, u32 id)
 {
 	return READ_ONCE(vb->hint.cmd_received) != id ||
 	       atomic_read(&vb->hint.config_gen) != vb->hint.config_read ||
+	       READ_ONCE(vb->stopping);
+}
+
+/*
+ * Whether the run for @id must end: reads the command id again if the
+ * config changed, so that a config change which leaves it as it was (a new
+ * balloon size) does not end the run.  Sleeps.
+ */
+static bool vb_hint_run_ended(struct virtio_balloon *vb, u32 id)
+{
+	vb_hint_read_cmd(vb);
+	return READ_ONCE(vb->hint.cmd_received) != id ||
 	       READ_ONCE(vb->stopping);
 }
 
@@ -976,7 +995,7 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 
 	vb_hint_reap(vb);
 	while (vq->num_free < slots || (start_id && vb->hint.start_busy)) {
-		if (vb_hint_should_stop(vb, id) || virtqueue_is_broken(vq))
+		if (vb_hint_run_ended(vb, id) || virtqueue_is_broken(vq))
 			return false;
 		vb->cnt.hint_full_waits++;
 		if (virtqueue_enable_cb(vq))
@@ -1093,21 +1112,25 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	unsigned int batch = 0;
 	struct page *page;
 
-	vb->hint.cmd_started = id;
 	vb->cnt.hint_runs++;
 	virtqueue_disable_cb(vq);
 
-	/* Room for the start id and, later, STOP; the old start id back. */
+	/*
+	 * Room for the start id and, later, STOP; the old start id back.
+	 * Until the start id is on the queue, the id counts as not started:
+	 * if the device still asks for it afterwards, the next work starts it.
+	 */
 	if (!vb_hint_make_room(vb, id, 2, true) ||
 	    vb_hint_add_cmd(vb, &vb->hint.start_id, id))
 		goto out;
+	vb->hint.cmd_started = id;
 	vb->hint.start_busy = true;
 
 	vb_hint_count_fragments(fragments);
 	free = global_zone_page_state(NR_FREE_PAGES);
 	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
 	while (order >= VB_HINT_MIN_ORDER && pages < budget) {
-		if (vb_hint_should_stop(vb, id) ||
+		if (vb_hint_run_ended(vb, id) ||
 		    READ_ONCE(vb->cnt.hint_shrunk) != shrunk)
 			break;
 		if (!sweep && !fragments[order]) {
@@ -1139,7 +1162,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		pages += 1UL << order;
 	}
 
-	if (vb_hint_should_stop(vb, id))
+	if (vb_hint_run_ended(vb, id))
 		vb->cnt.hint_runs_stopped++;
 	/* The slot kept free above always takes the STOP buffer. */
 	vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP);
@@ -1287,9 +1310,12 @@ static const struct vb_shrinker_ops vb_shrinker_ops = {
 	.scan = vb_shrink_scan,
 };
 
-static void vb_config_changed(struct virtio_device *vdev)
+/*
+ * Act on the device's config: resize towards its target and, with hinting,
+ * have the worker read the command id.  Any context.
+ */
+static void vb_config_apply(struct virtio_balloon *vb)
 {
-	struct virtio_balloon *vb = vdev->priv;
 	unsigned long flags;
 
 	spin_lock_irqsave(&vb->stop_lock, flags);
@@ -1302,6 +1328,15 @@ static void vb_config_changed(struct virtio_device *vdev)
 		}
 	}
 	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+/* The virtio core serialises config change callbacks. */
+static void vb_config_changed(struct virtio_device *vdev)
+{
+	struct virtio_balloon *vb = vdev->priv;
+
+	vb->cnt.config_changes++;
+	vb_config_apply(vb);
 }
 
 static int vb_state_show(struct seq_file *f, void *unused)
@@ -1326,6 +1361,7 @@ static int vb_state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "migrated_pages: %lu\n", c->migrated);
 	seq_printf(f, "inflate_fails: %lu\n", c->inflate_fails);
 	seq_printf(f, "host_errors: %lu\n", c->host_errors);
+	seq_printf(f, "config_changes: %lu\n", c->config_changes);
 	seq_printf(f, "stats_requests: %lu\n", c->stats_requests);
 	seq_printf(f, "reports: %lu\n", c->reports);
 	seq_printf(f, "reported_pages: %lu\n", c->reported_pages);
@@ -1402,7 +1438,12 @@ static void vb_start(struct virtio_balloon *vb)
 
 	if (vb->vqs[VB_VQ_STATS])
 		vb_post_stats(vb);
-	vb_queue_resize(vb, 0);
+	/*
+	 * The device may have set a target or asked for a hinting run before
+	 * this driver was ready (a rebind during a migration, a restore):
+	 * read the config as if it had just changed.
+	 */
+	vb_config_apply(vb);
 }
 
 /**
