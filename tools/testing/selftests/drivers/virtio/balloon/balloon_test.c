@@ -260,6 +260,37 @@ long long meminfo_kb(const char *field)
 	return proc_field("/proc/meminfo", field, ':');
 }
 
+/* Per-CPU free list lengths in /proc/zoneinfo, in pages. */
+#define BT_PCP_COUNT		"count:"
+
+/**
+ * free_memory_kb() - Free memory, the per-CPU free lists included.
+ *
+ * MemFree leaves out the pages held on the per-CPU free lists.  Since
+ * Linux 6.7 those lists grow during a burst of frees, up to an eighth of
+ * each zone, so right after the balloon gave its pages back MemFree alone
+ * can be tens of MiB short of what is free.  /proc/zoneinfo shows each
+ * list's length.
+ *
+ * Return: MemFree plus the pages on the per-CPU lists, in KiB, or -1.
+ */
+long long free_memory_kb(void)
+{
+	long long kb = meminfo_kb("MemFree"), pages = 0;
+	char *buf = malloc(BT_PROC_BUF);
+	const char *p;
+
+	if (!buf || kb < 0 || read_file("/proc/zoneinfo", buf, BT_PROC_BUF) < 0) {
+		free(buf);
+		return -1;
+	}
+	for (p = strstr(buf, BT_PCP_COUNT); p;
+	     p = strstr(p + 1, BT_PCP_COUNT))
+		pages += strtoll(p + strlen(BT_PCP_COUNT), NULL, 10);
+	free(buf);
+	return kb + pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 /**
  * vmstat_read() - Read a /proc/vmstat counter.
  * @counter: counter name, e.g. "balloon_inflate".

@@ -50,6 +50,7 @@ __printf(3, 4) int host_cmd(char *reply, size_t len, const char *fmt, ...);
 ssize_t read_file(const char *path, char *buf, size_t len);
 int write_file(const char *path, const char *text);
 long long meminfo_kb(const char *field);
+long long free_memory_kb(void);
 long long vmstat_read(const char *counter);
 int kv_file_get(const char *path, const char *key, char *val, size_t len);
 int json_get(const char *json, const char *key, char *val, size_t len);

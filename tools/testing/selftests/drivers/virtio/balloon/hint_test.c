@@ -112,11 +112,11 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 
 static void mode_basic(void)
 {
-	long long free0, runs0, pages0, released0, held;
+	long long free0, free1, runs0, pages0, released0, held;
 	unsigned int waited;
 
 	ksft_set_plan(7);
-	free0 = meminfo_kb("MemFree");
+	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
 	released0 = balloon_state("hint_released_pages");
@@ -144,9 +144,9 @@ static void mode_basic(void)
 	ksft_test_result(balloon_state("hint_released_pages") > released0,
 			 "hinted pages given back: %lld\n",
 			 balloon_state("hint_released_pages") - released0);
-	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
-			 "MemFree back: %lld -> %lld kB\n", free0,
-			 meminfo_kb("MemFree"));
+	free1 = free_memory_kb();
+	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
+			 "free memory back: %lld -> %lld kB\n", free0, free1);
 }
 
 /* The pattern of byte @i of chunk @c in generation @gen. */
@@ -349,7 +349,7 @@ static void __noreturn unload_child(void)
 /* Unbind or unload the driver during a run, then bind or load it again. */
 static void mode_teardown(bool unload)
 {
-	long long free0 = meminfo_kb("MemFree");
+	long long free0 = free_memory_kb(), free1;
 	void (*child)(void);
 	char dev[BT_DEVNAME_MAX];
 	int wstatus, fd = -1, ok;
@@ -365,9 +365,9 @@ static void mode_teardown(bool unload)
 			 "driver %s during hinting (status %#x)\n",
 			 unload ? "unloaded" : "unbound", wstatus);
 	ksft_test_result(!balloon_wait_bound(0, 0), "device unbound\n");
-	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
-			 "MemFree back: %lld -> %lld kB\n", free0,
-			 meminfo_kb("MemFree"));
+	free1 = free_memory_kb();
+	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
+			 "free memory back: %lld -> %lld kB\n", free0, free1);
 	if (unload) {
 		ok = !module_load(module_path, NULL);
 	} else {

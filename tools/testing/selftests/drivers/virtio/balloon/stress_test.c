@@ -43,7 +43,7 @@
 #define REBIND_BALLOON		(64 * BO_MIB)
 /* Unbind deflates and bind inflates: slow on a KASAN kernel under TCG. */
 #define BIND_TIMEOUT_MS		120000
-/* MemFree may move by this much between two reads, in KiB. */
+/* Free memory may move by this much between two reads, in KiB. */
 #define FREE_SLACK_KB		(32 * 1024)
 /*
  * rebind during hinting: each migration runs this long, then is cancelled.
@@ -237,9 +237,10 @@ static void rebind_hinting(long long ram, int cycles)
 		/* The driver bound last must hear config changes. */
 		heard = !balloon_resize(ram - PROBE_BALLOON, CONFIG_TIMEOUT_MS) &&
 			!balloon_resize(ram, CONFIG_TIMEOUT_MS);
-		ksft_print_msg("migration %d: %d cycles in runs; command id %lld; resize %s\n",
+		ksft_print_msg("migration %d: %d cycles, cmd %lld, config changes %lld, %s\n",
 			       migrations, count, balloon_state("hint_cmd_id"),
-			       heard ? "seen" : "NOT seen");
+			       balloon_state("config_changes"),
+			       heard ? "resize seen" : "resize NOT seen");
 		ok = ok && heard;
 	}
 	ksft_test_result(ok && done >= cycles,
@@ -252,7 +253,7 @@ static void rebind_hinting(long long ram, int cycles)
 
 static void mode_rebind(int cycles, bool hinting)
 {
-	long long ram = host_guest_size(), free0 = meminfo_kb("MemFree");
+	long long ram = host_guest_size(), free0 = free_memory_kb(), free1;
 
 	ksft_set_plan(hinting ? REBIND_HINT_CHECKS : REBIND_CHECKS);
 	if (ram <= 0)
@@ -264,9 +265,9 @@ static void mode_rebind(int cycles, bool hinting)
 		ksft_test_result(!balloon_resize(ram, BO_RESIZE_TIMEOUT_MS),
 				 "balloon deflated\n");
 	}
-	ksft_test_result(meminfo_kb("MemFree") + FREE_SLACK_KB >= free0,
-			 "MemFree back: %lld -> %lld kB\n", free0,
-			 meminfo_kb("MemFree"));
+	free1 = free_memory_kb();
+	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
+			 "free memory back: %lld -> %lld kB\n", free0, free1);
 }
 
 /* ---- fault injection ---- */
