@@ -22,8 +22,9 @@
  *   an allocation that inflate itself made.
  * - Statistics are refreshed in @stats_work, the only user of the stats queue.
  * - Free page hinting runs in @hint.work on an ordered workqueue of its own,
- *   the only user of the free page queue.  Blocks the device has used move to
- *   a list under @hint.lock, where the shrinker can take them back.  Config
+ *   the only user of the free page queue, which it polls: that queue never
+ *   interrupts (see vb_validate()).  Blocks the device has used move to a
+ *   list under @hint.lock, where the shrinker can take them back.  Config
  *   reads may sleep, so the config change interrupt only counts the change
  *   (@hint.config_gen); the hinting work reads the command id.
  * - Free page reporting calls vb_report() from the page reporting worker;
@@ -44,6 +45,7 @@
 #include <linux/virtio.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -109,8 +111,24 @@
  */
 #define VB_HINT_SHRINK_MAX	(16 * VB_PAGES_PER_REQ)
 
-/* How long a run waits for the device to return buffers of a full queue. */
-#define VB_HINT_FULL_WAIT	(HZ / 10)
+/*
+ * The free page queue is polled.  A run waits this long between two looks
+ * at a full queue (the device polls the queue during a run, so it drains
+ * fast); after a run, the worker looks for the buffers still on the queue
+ * after VB_HINT_POLL_MIN, doubling the delay up to VB_HINT_POLL_MAX while
+ * none come back.
+ */
+#define VB_HINT_FULL_WAIT	1
+#define VB_HINT_POLL_MIN	1
+#define VB_HINT_POLL_MAX	HZ
+
+/*
+ * Before a reset, teardown waits up to VB_HINT_QUIESCE_MAX for the device
+ * to return every free page queue buffer, then VB_HINT_QUIESCE_GRACE_MS
+ * for QEMU's iothread to leave its polling loop (see vb_hint_quiesce()).
+ */
+#define VB_HINT_QUIESCE_MAX	HZ
+#define VB_HINT_QUIESCE_GRACE_MS	10
 
 /*
  * Deflate-on-OOM.  Reclaim calls shrinkers under any memory pressure,
@@ -160,7 +178,7 @@ static struct dentry *vb_debugfs_root;
 /**
  * struct vb_hint - free page hinting state
  * @wq: ordered workqueue running @work, one run at a time
- * @work: handles a new command id, DONE, and used buffers
+ * @work: handles a new command id and DONE, and polls for used buffers
  * @config_gen: config changes so far (the interrupt counts them)
  * @config_read: @config_gen when the id was last read (worker only)
  * @cmd_received: last command id read from the config (worker only)
@@ -169,8 +187,9 @@ static struct dentry *vb_debugfs_root;
  * @start_id: buffer holding the id of the current run
  * @stop_id: buffer holding %VIRTIO_BALLOON_CMD_ID_STOP
  * @start_busy: the device has not returned @start_id yet (worker only)
+ * @stop_busy: the device has not returned @stop_id yet (worker only)
  * @in_flight: blocks on the queue, not yet returned (worker only)
- * @used: the queue callback ran since the worker last looked
+ * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
  * @keep: free pages a run leaves to the guest (%VB_KEEP_SHIFT)
  * @lock: protects @blocks and @held_pages
@@ -180,7 +199,7 @@ static struct dentry *vb_debugfs_root;
  */
 struct vb_hint {
 	struct workqueue_struct *wq;
-	struct work_struct work;
+	struct delayed_work work;
 	atomic_t config_gen;
 	int config_read;
 	u32 cmd_received;
@@ -188,8 +207,9 @@ struct vb_hint {
 	__virtio32 start_id;
 	__virtio32 stop_id;
 	bool start_busy;
+	bool stop_busy;
 	unsigned int in_flight;
-	bool used;
+	unsigned long poll_delay;
 	wait_queue_head_t wait;
 	unsigned long keep;
 	spinlock_t lock;		/* see above */
@@ -909,11 +929,12 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 	unsigned int len;
 	void *token;
 
-	WRITE_ONCE(vb->hint.used, false);
 	while ((token = virtqueue_get_buf(vq, &len))) {
 		if (token == &vb->hint.start_id) {
 			vb->hint.start_busy = false;
-		} else if (token != &vb->hint.stop_id) {
+		} else if (token == &vb->hint.stop_id) {
+			vb->hint.stop_busy = false;
+		} else {
 			vb->hint.in_flight--;
 			vb_hint_keep(vb, token);
 		}
@@ -998,12 +1019,8 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 		if (vb_hint_run_ended(vb, id) || virtqueue_is_broken(vq))
 			return false;
 		vb->cnt.hint_full_waits++;
-		if (virtqueue_enable_cb(vq))
-			wait_event_timeout(vb->hint.wait,
-					   READ_ONCE(vb->hint.used) ||
-					   vb_hint_should_stop(vb, id),
-					   VB_HINT_FULL_WAIT);
-		virtqueue_disable_cb(vq);
+		wait_event_timeout(vb->hint.wait, vb_hint_should_stop(vb, id),
+				   VB_HINT_FULL_WAIT);
 		vb_hint_reap(vb);
 	}
 	return true;
@@ -1113,7 +1130,6 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	struct page *page;
 
 	vb->cnt.hint_runs++;
-	virtqueue_disable_cb(vq);
 
 	/*
 	 * Room for the start id and, later, STOP; the old start id back.
@@ -1165,7 +1181,8 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	if (vb_hint_run_ended(vb, id))
 		vb->cnt.hint_runs_stopped++;
 	/* The slot kept free above always takes the STOP buffer. */
-	vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP);
+	if (!vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP))
+		vb->hint.stop_busy = true;
 	virtqueue_kick(vq);
 out:
 	vb->cnt.hint_blocks += blocks;
@@ -1175,15 +1192,66 @@ out:
 	vb->cnt.hint_last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
 	vb->cnt.hint_ns += vb->cnt.hint_last_ns;
 	vb->cnt.hint_cpu_ns += vb->cnt.hint_last_cpu_ns;
-	/* Blocks still on the queue come back through the callback. */
-	if (!virtqueue_enable_cb(vq))
+	vb->hint.poll_delay = VB_HINT_POLL_MIN;
+}
+
+/* Whether buffers of the free page queue are still with the device. */
+static bool vb_hint_busy(struct virtio_balloon *vb)
+{
+	return vb->hint.in_flight || vb->hint.start_busy || vb->hint.stop_busy;
+}
+
+/**
+ * vb_hint_quiesce() - let the device finish with the free page queue
+ * @vb: the balloon, its hinting work cancelled (teardown)
+ *
+ * QEMU polls the free page queue from an iothread from a run's start id
+ * until it has seen STOP and emptied the queue.  Reset the device in that
+ * time and the iothread signals the queue just after the reset, when QEMU
+ * no longer sees the ring's no-interrupt flag, from outside the lock that
+ * serialises its interrupt state: the device's legacy interrupt has then
+ * been lost for good, and the next driver bound never heard a config
+ * change (QEMU 7.2, traced: the iothread's notify 0.2 ms after the reset,
+ * ISR 3 from then on).  Every run ends with STOP, so wait until the device
+ * has returned every buffer, and a little longer for the iothread to leave
+ * its loop.
+ */
+static void vb_hint_quiesce(struct virtio_balloon *vb)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	unsigned long deadline = jiffies + VB_HINT_QUIESCE_MAX;
+
+	vb_hint_reap(vb);
+	while (vb_hint_busy(vb) && !virtqueue_is_broken(vq) &&
+	       time_before(jiffies, deadline)) {
+		schedule_timeout_uninterruptible(VB_HINT_POLL_MIN);
 		vb_hint_reap(vb);
+	}
+	msleep(VB_HINT_QUIESCE_GRACE_MS);
+}
+
+/*
+ * Queue the hinting work after @delay unless teardown has begun, or it is
+ * already queued (then perhaps sooner, for a config change).
+ */
+static void vb_hint_queue(struct virtio_balloon *vb, unsigned long delay)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stopping)
+		queue_delayed_work(vb->hint.wq, &vb->hint.work, delay);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
 }
 
 static void vb_hint_work(struct work_struct *work)
 {
-	struct virtio_balloon *vb = container_of(work, struct virtio_balloon,
+	struct virtio_balloon *vb = container_of(to_delayed_work(work),
+						 struct virtio_balloon,
 						 hint.work);
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	unsigned int in_flight = vb->hint.in_flight;
+	bool busy = vb->hint.start_busy || vb->hint.stop_busy;
 	u32 cmd;
 
 	vb_hint_read_cmd(vb);
@@ -1193,16 +1261,18 @@ static void vb_hint_work(struct work_struct *work)
 		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
 	else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP && cmd != vb->hint.cmd_started)
 		vb_hint_run(vb, cmd);
-}
 
-/* Free page queue callback: the device returned buffers. */
-static void vb_hint_used(struct virtqueue *vq)
-{
-	struct virtio_balloon *vb = vq->vdev->priv;
-
-	WRITE_ONCE(vb->hint.used, true);
-	wake_up(&vb->hint.wait);
-	vb_queue_work(vb, vb->hint.wq, &vb->hint.work);
+	/* Buffers still on the queue: look again, less often while none move. */
+	if (!vb_hint_busy(vb) || virtqueue_is_broken(vq))
+		return;
+	if (vb->hint.in_flight == in_flight &&
+	    (vb->hint.start_busy || vb->hint.stop_busy) == busy)
+		vb->hint.poll_delay = min_t(unsigned long,
+					    2 * vb->hint.poll_delay,
+					    VB_HINT_POLL_MAX);
+	else
+		vb->hint.poll_delay = VB_HINT_POLL_MIN;
+	vb_hint_queue(vb, vb->hint.poll_delay);
 }
 
 /**
@@ -1324,7 +1394,7 @@ static void vb_config_apply(struct virtio_balloon *vb)
 		if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 			atomic_inc(&vb->hint.config_gen);
 			wake_up(&vb->hint.wait);
-			queue_work(vb->hint.wq, &vb->hint.work);
+			mod_delayed_work(vb->hint.wq, &vb->hint.work, 0);
 		}
 	}
 	spin_unlock_irqrestore(&vb->stop_lock, flags);
@@ -1406,7 +1476,7 @@ static int vb_init_vqs(struct virtio_balloon *vb)
 	if (vb_has(vb, VIRTIO_BALLOON_F_STATS_VQ))
 		spec[VB_VQ_STATS] = (struct vb_vq_spec){ "stats", vb_stats_done };
 	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
-		spec[VB_VQ_HINT] = (struct vb_vq_spec){ "free_page", vb_hint_used };
+		spec[VB_VQ_HINT] = (struct vb_vq_spec){ "free_page", NULL };
 	if (vb_has(vb, VIRTIO_BALLOON_F_PAGE_REPORTING))
 		spec[VB_VQ_REPORT] = (struct vb_vq_spec){ "reporting", vb_ack };
 
@@ -1468,10 +1538,12 @@ static void vb_stop(struct virtio_balloon *vb)
 	cancel_work_sync(&vb->stats_work);
 	if (hvq) {
 		wake_up(&vb->hint.wait);
-		cancel_work_sync(&vb->hint.work);
+		cancel_delayed_work_sync(&vb->hint.work);
 	}
 
 	vb_deflate_all(vb);
+	if (hvq)
+		vb_hint_quiesce(vb);
 	virtio_reset_device(vb->vdev);
 
 	if (hvq) {
@@ -1484,6 +1556,7 @@ static void vb_stop(struct virtio_balloon *vb)
 		}
 		vb->hint.in_flight = 0;
 		vb->hint.start_busy = false;
+		vb->hint.stop_busy = false;
 		vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
 		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
 	}
@@ -1532,7 +1605,7 @@ static int vb_probe(struct virtio_device *vdev)
 #ifdef CONFIG_BALLOON_COMPACTION
 	vb->b_dev_info.migratepage = vb_migratepage;
 #endif
-	INIT_WORK(&vb->hint.work, vb_hint_work);
+	INIT_DELAYED_WORK(&vb->hint.work, vb_hint_work);
 	init_waitqueue_head(&vb->hint.wait);
 	spin_lock_init(&vb->hint.lock);
 	INIT_LIST_HEAD(&vb->hint.blocks);
@@ -1630,6 +1703,20 @@ static int vb_validate(struct virtio_device *vdev)
 
 	/* Frame numbers on the queues are guest physical, never bus, addresses. */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+
+	/*
+	 * QEMU serves the free page queue from an iothread and signals its used
+	 * buffers from there, outside the lock that serialises its interrupt
+	 * state.  With a legacy (INTx) interrupt that can leave the line
+	 * asserted in the device but never delivered: after a hinting run the
+	 * guest then never hears a config change again (seen with QEMU 7.2,
+	 * ISR 3 and no interrupt).  So the driver polls that queue, with its
+	 * interrupt suppressed by the ring's flag; without EVENT_IDX the device
+	 * honours that flag on every buffer (with it, QEMU signals the first
+	 * buffer after a reset and each wrap of the used index).
+	 */
+	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		__virtio_clear_bit(vdev, VIRTIO_RING_F_EVENT_IDX);
 	return 0;
 }
 
