@@ -200,6 +200,21 @@ static bool migrate_cancelled(const char *opts)
 	return !strcmp(status, "cancelled");
 }
 
+/* What the guest and QEMU show of a driver that hears no config change. */
+static void show_lost_config(void)
+{
+	char line[BT_LINE_MAX * 4];
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "virtio"))
+			ksft_print_msg("%s", line);
+	if (f)
+		fclose(f);
+	if (!host_cmd(line, sizeof(line), "virtio-status"))
+		ksft_print_msg("QEMU: %s\n", line);
+}
+
 /* Cycles while a hinting run is under way, in cancelled migrations. */
 static void rebind_hinting(long long ram, int cycles)
 {
@@ -241,6 +256,8 @@ static void rebind_hinting(long long ram, int cycles)
 			       migrations, count, balloon_state("hint_cmd_id"),
 			       balloon_state("config_changes"),
 			       heard ? "resize seen" : "resize NOT seen");
+		if (!heard)
+			show_lost_config();
 		ok = ok && heard;
 	}
 	ksft_test_result(ok && done >= cycles,

@@ -286,6 +286,7 @@ class VM:
             "query-balloon": self.rpc_query_balloon,
             "guest-stats": self.rpc_guest_stats,
             "qom-get": self.rpc_qom_get,
+            "virtio-status": self.rpc_virtio_status,
             "migrate": self.rpc_migrate,
             "migrate-file": self.rpc_migrate_file,
             "device_del": self.rpc_device_del,
@@ -391,6 +392,12 @@ class VM:
         val = self.current.qmp.cmd("qom-get", path=words[0],
                                    property=words[1])
         return json.dumps(val, separators=(",", ":"))
+
+    def rpc_virtio_status(self, _args):
+        """The device's virtio state as QEMU sees it, for diagnostics."""
+        status = self.current.qmp.cmd("x-query-virtio-status",
+                                      path=BALLOON_QOM_PATH + "/virtio-backend")
+        return json.dumps(status, separators=(",", ":"))
 
     def rpc_device_del(self, args):
         dev_id = args

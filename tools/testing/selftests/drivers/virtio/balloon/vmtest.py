@@ -301,7 +301,8 @@ def qemu_argv(args, suite, initrd, disk=None):
             "-kernel", args.kernel_image, "-initrd", initrd,
             "-append", " ".join(filter(None, (KERNEL_CMDLINE, args.cmdline,
                                               suite.cmdline))),
-            "-object", f"iothread,id={IOTHREAD_ID}"]
+            "-object", f"iothread,id={IOTHREAD_ID}",
+            *os.environ.get("VMTEST_QEMU_ARGS", "").split()]
     devices = [(BALLOON_ID, balloon)]
     if disk:
         argv += ["-blockdev", f"driver=raw,node-name={DISK_ID},"
