@@ -1195,10 +1195,10 @@ out:
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
 }
 
-/* Whether buffers of the free page queue are still with the device. */
-static bool vb_hint_busy(struct virtio_balloon *vb)
+/* Buffers of the free page queue still with the device; worker only. */
+static unsigned int vb_hint_busy(struct virtio_balloon *vb)
 {
-	return vb->hint.in_flight || vb->hint.start_busy || vb->hint.stop_busy;
+	return vb->hint.in_flight + vb->hint.start_busy + vb->hint.stop_busy;
 }
 
 /**
@@ -1250,8 +1250,7 @@ static void vb_hint_work(struct work_struct *work)
 						 struct virtio_balloon,
 						 hint.work);
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	unsigned int in_flight = vb->hint.in_flight;
-	bool busy = vb->hint.start_busy || vb->hint.stop_busy;
+	unsigned int busy = vb_hint_busy(vb);
 	u32 cmd;
 
 	vb_hint_read_cmd(vb);
@@ -1265,8 +1264,7 @@ static void vb_hint_work(struct work_struct *work)
 	/* Buffers still on the queue: look again, less often while none move. */
 	if (!vb_hint_busy(vb) || virtqueue_is_broken(vq))
 		return;
-	if (vb->hint.in_flight == in_flight &&
-	    (vb->hint.start_busy || vb->hint.stop_busy) == busy)
+	if (vb_hint_busy(vb) == busy)
 		vb->hint.poll_delay = min_t(unsigned long,
 					    2 * vb->hint.poll_delay,
 					    VB_HINT_POLL_MAX);
