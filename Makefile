@@ -20,6 +20,9 @@ KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 	guest-tests list check demo inflate-demo bench bench-smoke bench-resize \
 	intree debug-kernel debug-tests debug-check stress clean help
 
+# The kernels.mk rule below must not become the default goal.
+.DEFAULT_GOAL := all
+
 # Targets that only read the working tree need no kernels.
 NO_KERNEL_GOALS := clean help checkpatch
 ifneq ($(filter-out $(NO_KERNEL_GOALS),$(or $(MAKECMDGOALS),all)),)
