@@ -19,6 +19,8 @@
 #define VIRTIO_BALLOON_F_FREE_PAGE_HINT	3 /* Hint free pages during migration */
 #define VIRTIO_BALLOON_F_PAGE_POISON	4 /* poison_val holds the guest's poison */
 #define VIRTIO_BALLOON_F_PAGE_REPORTING	5 /* Report free pages to the host */
+/* The name Linux 5.8 to 6.12 gave VIRTIO_BALLOON_F_PAGE_REPORTING. */
+#define VIRTIO_BALLOON_F_REPORTING	VIRTIO_BALLOON_F_PAGE_REPORTING
 
 /* The balloon's unit: PFNs on the inflate and deflate queues are 4 KiB. */
 #define VIRTIO_BALLOON_PFN_SHIFT 12
@@ -70,6 +72,23 @@ struct virtio_balloon_config {
 #define VIRTIO_BALLOON_S_ASYNC_RECLAIM	14 /* Pages reclaimed by kswapd */
 #define VIRTIO_BALLOON_S_DIRECT_RECLAIM	15 /* Pages reclaimed by direct reclaim */
 #define VIRTIO_BALLOON_S_NR		16
+
+/*
+ * The statistics' names, indexed by tag, for programs that show them:
+ * VIRTIO_BALLOON_S_NAMES_WITH_PREFIX("guest-") gives "guest-swap-in"...
+ */
+#define VIRTIO_BALLOON_S_NAMES_WITH_PREFIX(prefix) {			\
+	prefix "swap-in", prefix "swap-out", prefix "major-faults",	\
+	prefix "minor-faults", prefix "free-memory",			\
+	prefix "total-memory", prefix "available-memory",		\
+	prefix "disk-caches", prefix "hugetlb-allocations",		\
+	prefix "hugetlb-failures", prefix "oom-kills",			\
+	prefix "alloc-stalls", prefix "async-scans",			\
+	prefix "direct-scans", prefix "async-reclaims",			\
+	prefix "direct-reclaims"					\
+}
+
+#define VIRTIO_BALLOON_S_NAMES	VIRTIO_BALLOON_S_NAMES_WITH_PREFIX("")
 
 /**
  * struct virtio_balloon_stat - one statistic on the stats queue
