@@ -3,11 +3,15 @@
  * Virtio memory balloon driver.
  *
  * The device asks for a balloon size; the driver takes that many pages away
- * from the guest and hands their frame numbers to the host (inflate), or gives
- * pages back to the guest after telling the host (deflate).  Besides that the
- * driver reports memory statistics, reports free pages (free page reporting),
- * hints free pages to the host while it migrates the guest (free page
- * hinting) and tells the host how freed pages are initialised (page poison).
+ * from the guest and hands their frame numbers to the host (inflate), or
+ * gives pages back to the guest after telling the host (deflate).  Besides
+ * that the driver
+ * - reports memory statistics, and free pages (free page reporting);
+ * - gives balloon pages back when the guest runs out of memory
+ *   (deflate-on-OOM, from a shrinker);
+ * - hints free pages to the host while it migrates the guest (free page
+ *   hinting);
+ * - tells the host how the guest initialises freed pages (page poison).
  *
  * Contexts and locking
  * --------------------
@@ -16,15 +20,16 @@
  *   @stop_lock orders them against teardown: once @stopping is set no work
  *   is queued any more, so cancelling the work items stops everything.
  * - Resizing (inflate and deflate) runs in @resize_work.  @balloon_lock
- *   serialises it with balloon page migration (compaction) and with
- *   deflate-on-OOM in the shrinker, which also use the inflate and deflate
- *   queues and the PFN buffer.  Both only trylock: they can be called from
- *   an allocation that inflate itself made.
+ *   serialises it with balloon page migration (compaction), which also uses
+ *   the inflate and deflate queues and the PFN buffer.  Migration only
+ *   trylocks: it can be called from an allocation that inflate itself made.
+ * - Deflate-on-OOM deflates from the shrinker, under @balloon_lock too, which
+ *   it only trylocks for the same reason.
  * - Statistics are refreshed in @stats_work, the only user of the stats queue.
  * - Free page hinting runs in @hint.work on an ordered workqueue of its own,
  *   the only user of the free page queue, which it polls: that queue never
- *   interrupts (see vb_validate()).  Blocks the device has used move to a
- *   list under @hint.lock, where the shrinker can take them back.  Config
+ *   interrupts (see vb_hint_validate()).  Blocks the device has used move to
+ *   a list under @hint.lock, where the shrinker can take them back.  Config
  *   reads may sleep, so the config change interrupt only counts the change
  *   (@hint.config_gen); the hinting work reads the command id.
  * - Free page reporting calls vb_report() from the page reporting worker;
@@ -100,7 +105,7 @@
  * Hinting leaves 1/64th of the guest's memory free (16 MiB of 1 GiB) so
  * that the guest's own allocations during a run do not have to reclaim.
  */
-#define VB_KEEP_SHIFT		6
+#define VB_HINT_KEEP_SHIFT	6
 
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
@@ -162,10 +167,10 @@ enum vb_vq_index {
  * kernels without fault injection.  0, the default, fails nothing.
  */
 enum vb_probe_step {
-	VB_PROBE_NO_FAULT,
-	VB_PROBE_FAULT_VQS,
-	VB_PROBE_FAULT_SHRINKER,
-	VB_PROBE_FAULT_REPORTING,
+	VB_PROBE_NO_FAULT = 0,
+	VB_PROBE_FAULT_VQS = 1,
+	VB_PROBE_FAULT_SHRINKER = 2,
+	VB_PROBE_FAULT_REPORTING = 3,
 };
 
 static unsigned int fail_probe_at;
@@ -176,7 +181,7 @@ MODULE_PARM_DESC(fail_probe_at,
 static struct dentry *vb_debugfs_root;
 
 /**
- * struct vb_hint - free page hinting state
+ * struct vb_hint - free page hinting state and counters
  * @wq: ordered workqueue running @work, one run at a time
  * @work: handles a new command id and DONE, and polls for used buffers
  * @config_gen: config changes so far (the interrupt counts them)
@@ -191,11 +196,26 @@ static struct dentry *vb_debugfs_root;
  * @in_flight: blocks on the queue, not yet returned (worker only)
  * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
- * @keep: free pages a run leaves to the guest (%VB_KEEP_SHIFT)
- * @lock: protects @blocks and @held_pages
+ * @keep: free pages a run leaves to the guest (%VB_HINT_KEEP_SHIFT)
+ * @lock: protects @blocks, @held_pages, @shrunk and @released
  * @blocks: hinted blocks the device has returned, linked through page->lru,
  *	order in page_private()
  * @held_pages: pages in @blocks, and in blocks being given back
+ * @runs: runs started
+ * @runs_stopped: runs ended by the device (STOP, DONE or new id)
+ * @hinted_blocks: blocks hinted
+ * @hinted_pages: pages in them
+ * @full_waits: times a run waited for room on the queue
+ * @shrunk: hinted pages given back early by the shrinker
+ * @released: hinted pages given back on DONE or teardown
+ * @last_pages: pages hinted by the last run
+ * @last_ns: wall time of the last run, start id to STOP
+ * @last_cpu_ns: CPU time the last run used
+ * @total_ns: wall time of all runs
+ * @total_cpu_ns: CPU time of all runs
+ *
+ * The counters are written by the worker, or under @lock, and read
+ * locklessly.
  */
 struct vb_hint {
 	struct workqueue_struct *wq;
@@ -215,6 +235,19 @@ struct vb_hint {
 	spinlock_t lock;		/* see above */
 	struct list_head blocks;
 	unsigned long held_pages;
+
+	unsigned long runs;
+	unsigned long runs_stopped;
+	unsigned long hinted_blocks;
+	unsigned long hinted_pages;
+	unsigned long full_waits;
+	unsigned long shrunk;
+	unsigned long released;
+	unsigned long last_pages;
+	u64 last_ns;
+	u64 last_cpu_ns;
+	u64 total_ns;
+	u64 total_cpu_ns;
 };
 
 /**
@@ -228,18 +261,6 @@ struct vb_hint {
  * @stats_requests: statistics requests answered
  * @reports: free page reports sent
  * @reported_pages: pages in them
- * @hint_runs: hinting runs started
- * @hint_runs_stopped: runs ended by the device (STOP, DONE or new id)
- * @hint_blocks: blocks hinted
- * @hint_pages: pages in them
- * @hint_full_waits: times a run waited for room on the queue
- * @hint_shrunk: hinted pages given back early by the shrinker
- * @hint_released: hinted pages given back on DONE or teardown
- * @hint_last_pages: pages hinted by the last run
- * @hint_last_ns: wall time of the last run, start id to STOP
- * @hint_last_cpu_ns: CPU time the last run used
- * @hint_ns: wall time of all runs
- * @hint_cpu_ns: CPU time of all runs
  * @oom_deflated: balloon pages the shrinker gave back (deflate-on-OOM)
  *
  * Each counter is written under the lock, or in the one context, that owns
@@ -255,18 +276,6 @@ struct vb_counters {
 	unsigned long stats_requests;
 	unsigned long reports;
 	unsigned long reported_pages;
-	unsigned long hint_runs;
-	unsigned long hint_runs_stopped;
-	unsigned long hint_blocks;
-	unsigned long hint_pages;
-	unsigned long hint_full_waits;
-	unsigned long hint_shrunk;
-	unsigned long hint_released;
-	unsigned long hint_last_pages;
-	u64 hint_last_ns;
-	u64 hint_last_cpu_ns;
-	u64 hint_ns;
-	u64 hint_cpu_ns;
 	unsigned long oom_deflated;
 };
 
@@ -291,9 +300,8 @@ struct vb_counters {
  * @stats: statistics buffer on the stats queue
  * @events: scratch space for the vm event counters (stats worker only)
  * @pr_dev_info: free page reporting registration
- * @hint: free page hinting state
- * @shrinker: gives hinted blocks back when the guest needs memory, and
- *	balloon pages under real shortage with deflate-on-OOM
+ * @hint: free page hinting
+ * @shrinker: the driver's shrinker, see vb_shrink_count()
  * @debugfs: this device's debugfs directory
  * @cnt: counters
  */
@@ -328,6 +336,11 @@ struct virtio_balloon {
 static bool vb_has(const struct virtio_balloon *vb, unsigned int feature)
 {
 	return virtio_has_feature(vb->vdev, feature);
+}
+
+static bool vb_fault(enum vb_probe_step step)
+{
+	return READ_ONCE(fail_probe_at) == step;
 }
 
 /* Queue @work on @wq unless teardown has begun; any context. */
@@ -913,7 +926,7 @@ static unsigned long vb_hint_free_block(struct page *page)
 static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 {
 	if (READ_ONCE(vb->hint.cmd_received) == VIRTIO_BALLOON_CMD_ID_DONE) {
-		vb->cnt.hint_released += vb_hint_free_block(page);
+		vb->hint.released += vb_hint_free_block(page);
 		return;
 	}
 	spin_lock(&vb->hint.lock);
@@ -1018,7 +1031,7 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 	while (vq->num_free < slots || (start_id && vb->hint.start_busy)) {
 		if (vb_hint_run_ended(vb, id) || virtqueue_is_broken(vq))
 			return false;
-		vb->cnt.hint_full_waits++;
+		vb->hint.full_waits++;
 		wait_event_timeout(vb->hint.wait, vb_hint_should_stop(vb, id),
 				   VB_HINT_FULL_WAIT);
 		vb_hint_reap(vb);
@@ -1122,14 +1135,14 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
 	unsigned long pages = 0, blocks = 0, budget, free;
-	unsigned long shrunk = READ_ONCE(vb->cnt.hint_shrunk);
+	unsigned long shrunk = READ_ONCE(vb->hint.shrunk);
 	/* Fragments from the largest down, then every order from the top. */
 	int order = VB_MAX_PAGE_ORDER - 1;
 	bool sweep = false;
 	unsigned int batch = 0;
 	struct page *page;
 
-	vb->cnt.hint_runs++;
+	vb->hint.runs++;
 
 	/*
 	 * Room for the start id and, later, STOP; the old start id back.
@@ -1147,7 +1160,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
 	while (order >= VB_HINT_MIN_ORDER && pages < budget) {
 		if (vb_hint_run_ended(vb, id) ||
-		    READ_ONCE(vb->cnt.hint_shrunk) != shrunk)
+		    READ_ONCE(vb->hint.shrunk) != shrunk)
 			break;
 		if (!sweep && !fragments[order]) {
 			if (order-- == VB_HINT_FRAG_MIN_ORDER) {
@@ -1179,19 +1192,19 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	}
 
 	if (vb_hint_run_ended(vb, id))
-		vb->cnt.hint_runs_stopped++;
+		vb->hint.runs_stopped++;
 	/* The slot kept free above always takes the STOP buffer. */
 	if (!vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP))
 		vb->hint.stop_busy = true;
 	virtqueue_kick(vq);
 out:
-	vb->cnt.hint_blocks += blocks;
-	vb->cnt.hint_pages += pages;
-	vb->cnt.hint_last_pages = pages;
-	vb->cnt.hint_last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-	vb->cnt.hint_last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
-	vb->cnt.hint_ns += vb->cnt.hint_last_ns;
-	vb->cnt.hint_cpu_ns += vb->cnt.hint_last_cpu_ns;
+	vb->hint.hinted_blocks += blocks;
+	vb->hint.hinted_pages += pages;
+	vb->hint.last_pages = pages;
+	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
+	vb->hint.total_ns += vb->hint.last_ns;
+	vb->hint.total_cpu_ns += vb->hint.last_cpu_ns;
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
 }
 
@@ -1203,7 +1216,7 @@ static unsigned int vb_hint_busy(struct virtio_balloon *vb)
 
 /**
  * vb_hint_quiesce() - let the device finish with the free page queue
- * @vb: the balloon, its hinting work cancelled (teardown)
+ * @vb: the balloon, its hinting work cancelled (teardown, before the reset)
  *
  * QEMU polls the free page queue from an iothread from a run's start id
  * until it has seen STOP and emptied the queue.  Reset the device in that
@@ -1221,6 +1234,8 @@ static void vb_hint_quiesce(struct virtio_balloon *vb)
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
 	unsigned long deadline = jiffies + VB_HINT_QUIESCE_MAX;
 
+	if (!vq)
+		return;
 	vb_hint_reap(vb);
 	while (vb_hint_busy(vb) && !virtqueue_is_broken(vq) &&
 	       time_before(jiffies, deadline)) {
@@ -1257,7 +1272,7 @@ static void vb_hint_work(struct work_struct *work)
 	cmd = READ_ONCE(vb->hint.cmd_received);
 	vb_hint_reap(vb);
 	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
-		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
+		vb_hint_release(vb, ULONG_MAX, &vb->hint.released);
 	else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP && cmd != vb->hint.cmd_started)
 		vb_hint_run(vb, cmd);
 
@@ -1271,6 +1286,146 @@ static void vb_hint_work(struct work_struct *work)
 	else
 		vb->hint.poll_delay = VB_HINT_POLL_MIN;
 	vb_hint_queue(vb, vb->hint.poll_delay);
+}
+
+/**
+ * vb_hint_init() - set up free page hinting, for probe
+ * @vb: the balloon, its virtqueues found
+ *
+ * Return: 0, or -ENOMEM if the workqueue could not be made.
+ */
+static int vb_hint_init(struct virtio_balloon *vb)
+{
+	INIT_DELAYED_WORK(&vb->hint.work, vb_hint_work);
+	init_waitqueue_head(&vb->hint.wait);
+	spin_lock_init(&vb->hint.lock);
+	INIT_LIST_HEAD(&vb->hint.blocks);
+	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
+	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
+	vb->hint.keep = totalram_pages() >> VB_HINT_KEEP_SHIFT;
+	if (!vb->vqs[VB_VQ_HINT])
+		return 0;
+	vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
+					      WQ_FREEZABLE,
+					      dev_name(&vb->vdev->dev));
+	return vb->hint.wq ? 0 : -ENOMEM;
+}
+
+/* Free what vb_hint_init() made; hinting is stopped (vb_stop()). */
+static void vb_hint_destroy(struct virtio_balloon *vb)
+{
+	if (vb->hint.wq)
+		destroy_workqueue(vb->hint.wq);
+}
+
+/* Teardown has begun: end a run waiting for room, wait for the worker. */
+static void vb_hint_cancel(struct virtio_balloon *vb)
+{
+	if (!vb->vqs[VB_VQ_HINT])
+		return;
+	wake_up(&vb->hint.wait);
+	cancel_delayed_work_sync(&vb->hint.work);
+}
+
+/*
+ * After the device reset: take back the buffers it never used and give
+ * every hinted block back to the guest.
+ */
+static void vb_hint_reset(struct virtio_balloon *vb)
+{
+	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	void *buf;
+
+	if (!vq)
+		return;
+	vb_hint_reap(vb);
+	while ((buf = virtqueue_detach_unused_buf(vq))) {
+		if (buf != &vb->hint.start_id && buf != &vb->hint.stop_id)
+			vb->hint.released += vb_hint_free_block(buf);
+	}
+	vb->hint.in_flight = 0;
+	vb->hint.start_busy = false;
+	vb->hint.stop_busy = false;
+	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
+	vb_hint_release(vb, ULONG_MAX, &vb->hint.released);
+}
+
+/*
+ * The config changed: have the worker read the command id now, and a run
+ * waiting for room look at it.  Any context.
+ */
+static void vb_hint_config_changed(struct virtio_balloon *vb)
+{
+	unsigned long flags;
+
+	if (!vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		return;
+	atomic_inc(&vb->hint.config_gen);
+	wake_up(&vb->hint.wait);
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stopping)
+		mod_delayed_work(vb->hint.wq, &vb->hint.work, 0);
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+}
+
+/*
+ * Hinted pages the shrinker may take now: they are free memory held on the
+ * host's behalf, offered at any priority (seeks 0), but at most
+ * %VB_HINT_SHRINK_MAX at a time so that one pass of reclaim does not give
+ * back far more than the guest needs.
+ */
+static unsigned long vb_hint_shrink_count(struct virtio_balloon *vb)
+{
+	return min_t(unsigned long, READ_ONCE(vb->hint.held_pages),
+		     VB_HINT_SHRINK_MAX);
+}
+
+/* Give up to @want hinted pages back for reclaim; return how many. */
+static unsigned long vb_hint_shrink(struct virtio_balloon *vb,
+				    unsigned long want)
+{
+	return vb_hint_release(vb, want, &vb->hint.shrunk);
+}
+
+static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
+{
+	const struct vb_hint *h = &vb->hint;
+
+	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(h->cmd_received));
+	seq_printf(f, "hint_runs: %lu\n", h->runs);
+	seq_printf(f, "hint_runs_stopped: %lu\n", h->runs_stopped);
+	seq_printf(f, "hint_blocks: %lu\n", h->hinted_blocks);
+	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
+	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
+	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
+	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);
+	seq_printf(f, "hint_shrunk_pages: %lu\n", h->shrunk);
+	seq_printf(f, "hint_released_pages: %lu\n", h->released);
+	seq_printf(f, "hint_last_pages: %lu\n", h->last_pages);
+	seq_printf(f, "hint_last_us: %llu\n",
+		   div_u64(h->last_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_last_cpu_us: %llu\n",
+		   div_u64(h->last_cpu_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_us: %llu\n", div_u64(h->total_ns, NSEC_PER_USEC));
+	seq_printf(f, "hint_cpu_us: %llu\n",
+		   div_u64(h->total_cpu_ns, NSEC_PER_USEC));
+}
+
+/*
+ * Feature negotiation for hinting.  QEMU serves the free page queue from an
+ * iothread and signals its used buffers from there, outside the lock that
+ * serialises its interrupt state.  With a legacy (INTx) interrupt that can
+ * leave the line asserted in the device but never delivered: after a
+ * hinting run the guest then never hears a config change again (seen with
+ * QEMU 7.2, ISR 3 and no interrupt).  So the driver polls that queue, with
+ * its interrupt suppressed by the ring's flag; without EVENT_IDX the device
+ * honours that flag on every buffer (with it, QEMU signals the first buffer
+ * after a reset and each wrap of the used index).
+ */
+static void vb_hint_validate(struct virtio_device *vdev)
+{
+	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		__virtio_clear_bit(vdev, VIRTIO_RING_F_EVENT_IDX);
 }
 
 /**
@@ -1339,36 +1494,31 @@ static unsigned long vb_oom_deflate(struct virtio_balloon *vb,
 }
 
 /*
- * Shrinker: hinted blocks first -- free memory the driver holds on the
- * host's behalf, offered at any priority (seeks 0), up to
- * %VB_HINT_SHRINK_MAX at a time so that one pass of reclaim does not give
- * back far more than the guest needs -- then, with deflate-on-OOM and only
- * under real memory shortage, balloon pages.
+ * The shrinker gives back what the driver holds and the guest may need:
+ * - hinted blocks, free memory held for the host (vb_hint_shrink_count());
+ * - balloon pages, with deflate-on-OOM and only under real memory shortage
+ *   (vb_oom_offer()).
  */
 static unsigned long vb_shrink_count(struct shrinker *shrinker,
 				     struct shrink_control *sc)
 {
 	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
-	unsigned long held = min_t(unsigned long,
-				   READ_ONCE(vb->hint.held_pages),
-				   VB_HINT_SHRINK_MAX);
+	unsigned long count = vb_oom_offer(vb);
 
-	return held + vb_oom_offer(vb) ?: SHRINK_EMPTY;
+	count += vb_hint_shrink_count(vb);
+	return count ?: SHRINK_EMPTY;
 }
 
 static unsigned long vb_shrink_scan(struct shrinker *shrinker,
 				    struct shrink_control *sc)
 {
 	struct virtio_balloon *vb = vb_shrinker_private(shrinker);
-	unsigned long freed, offer;
+	unsigned long want = sc->nr_to_scan, freed = 0;
 
-	freed = vb_hint_release(vb, sc->nr_to_scan, &vb->cnt.hint_shrunk);
-	if (freed < sc->nr_to_scan) {
-		offer = vb_oom_offer(vb);
-		if (offer)
-			freed += vb_oom_deflate(vb, min(offer,
-						sc->nr_to_scan - freed));
-	}
+	/* Hinted blocks go back whole: more than @want may come back. */
+	freed += vb_hint_shrink(vb, want);
+	if (freed < want)
+		freed += vb_oom_deflate(vb, min(vb_oom_offer(vb), want - freed));
 	vb_account_reclaimed(freed);
 	return freed ?: SHRINK_STOP;
 }
@@ -1378,24 +1528,37 @@ static const struct vb_shrinker_ops vb_shrinker_ops = {
 	.scan = vb_shrink_scan,
 };
 
-/*
- * Act on the device's config: resize towards its target and, with hinting,
- * have the worker read the command id.  Any context.
- */
+/* Register the shrinker if a negotiated feature needs it; for probe. */
+static int vb_register_shrinker(struct virtio_balloon *vb)
+{
+	struct device *dev = &vb->vdev->dev;
+	int err;
+
+	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) &&
+	    !vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		return 0;
+	vb->shrinker = vb_fault(VB_PROBE_FAULT_SHRINKER) ? ERR_PTR(-ENOMEM) :
+		vb_shrinker_create(dev_name(dev), vb, &vb_shrinker_ops);
+	if (IS_ERR(vb->shrinker)) {
+		err = PTR_ERR(vb->shrinker);
+		vb->shrinker = NULL;
+		dev_err(dev, "cannot register shrinker: %d\n", err);
+		return err;
+	}
+	return 0;
+}
+
+static void vb_unregister_shrinker(struct virtio_balloon *vb)
+{
+	if (vb->shrinker)
+		vb_shrinker_destroy(vb->shrinker);
+}
+
+/* Act on whatever the device's config asks for.  Any context. */
 static void vb_config_apply(struct virtio_balloon *vb)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping) {
-		mod_delayed_work(system_freezable_wq, &vb->resize_work, 0);
-		if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
-			atomic_inc(&vb->hint.config_gen);
-			wake_up(&vb->hint.wait);
-			mod_delayed_work(vb->hint.wq, &vb->hint.work, 0);
-		}
-	}
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
+	vb_queue_resize(vb, 0);
+	vb_hint_config_changed(vb);
 }
 
 /* The virtio core serialises config change callbacks. */
@@ -1433,35 +1596,12 @@ static int vb_state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "stats_requests: %lu\n", c->stats_requests);
 	seq_printf(f, "reports: %lu\n", c->reports);
 	seq_printf(f, "reported_pages: %lu\n", c->reported_pages);
-	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(vb->hint.cmd_received));
-	seq_printf(f, "hint_runs: %lu\n", c->hint_runs);
-	seq_printf(f, "hint_runs_stopped: %lu\n", c->hint_runs_stopped);
-	seq_printf(f, "hint_blocks: %lu\n", c->hint_blocks);
-	seq_printf(f, "hint_pages: %lu\n", c->hint_pages);
-	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(vb->hint.held_pages));
-	seq_printf(f, "hint_in_flight_blocks: %u\n",
-		   READ_ONCE(vb->hint.in_flight));
-	seq_printf(f, "hint_full_waits: %lu\n", c->hint_full_waits);
-	seq_printf(f, "hint_shrunk_pages: %lu\n", c->hint_shrunk);
-	seq_printf(f, "hint_released_pages: %lu\n", c->hint_released);
-	seq_printf(f, "hint_last_pages: %lu\n", c->hint_last_pages);
-	seq_printf(f, "hint_last_us: %llu\n",
-		   div_u64(c->hint_last_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_last_cpu_us: %llu\n",
-		   div_u64(c->hint_last_cpu_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_us: %llu\n", div_u64(c->hint_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_cpu_us: %llu\n",
-		   div_u64(c->hint_cpu_ns, NSEC_PER_USEC));
+	vb_hint_show(f, vb);
 	seq_printf(f, "oom_deflated_pages: %lu\n", c->oom_deflated);
 	seq_printf(f, "oom_pressure: %d\n", vb_oom_pressure());
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vb_state);
-
-static bool vb_fault(enum vb_probe_step step)
-{
-	return READ_ONCE(fail_probe_at) == step;
-}
 
 static int vb_init_vqs(struct virtio_balloon *vb)
 {
@@ -1507,9 +1647,9 @@ static void vb_start(struct virtio_balloon *vb)
 	if (vb->vqs[VB_VQ_STATS])
 		vb_post_stats(vb);
 	/*
-	 * The device may have set a target or asked for a hinting run before
-	 * this driver was ready (a rebind during a migration, a restore):
-	 * read the config as if it had just changed.
+	 * The device may have changed its config before this driver was
+	 * ready (a rebind during a migration, a restore): act on it as if it
+	 * had just changed.
 	 */
 	vb_config_apply(vb);
 }
@@ -1518,14 +1658,12 @@ static void vb_start(struct virtio_balloon *vb)
  * vb_stop() - stop all work and give every page back to the guest
  * @vb: the balloon
  *
- * For remove and freeze: afterwards the device is reset and has no buffers,
- * the balloon is empty and no hinted block is held.
+ * For remove, freeze and a probe that failed after the virtqueues were
+ * set up: afterwards the device is reset and has no buffers, the balloon
+ * is empty and the driver holds no page.
  */
 static void vb_stop(struct virtio_balloon *vb)
 {
-	struct virtqueue *hvq = vb->vqs[VB_VQ_HINT];
-	struct page *page;
-
 	spin_lock_irq(&vb->stop_lock);
 	vb->stopping = true;
 	spin_unlock_irq(&vb->stop_lock);
@@ -1534,30 +1672,12 @@ static void vb_stop(struct virtio_balloon *vb)
 		page_reporting_unregister(&vb->pr_dev_info);
 	cancel_delayed_work_sync(&vb->resize_work);
 	cancel_work_sync(&vb->stats_work);
-	if (hvq) {
-		wake_up(&vb->hint.wait);
-		cancel_delayed_work_sync(&vb->hint.work);
-	}
+	vb_hint_cancel(vb);
 
 	vb_deflate_all(vb);
-	if (hvq)
-		vb_hint_quiesce(vb);
+	vb_hint_quiesce(vb);
 	virtio_reset_device(vb->vdev);
-
-	if (hvq) {
-		vb_hint_reap(vb);
-		while ((page = virtqueue_detach_unused_buf(hvq))) {
-			if (page == (void *)&vb->hint.start_id ||
-			    page == (void *)&vb->hint.stop_id)
-				continue;
-			vb->cnt.hint_released += vb_hint_free_block(page);
-		}
-		vb->hint.in_flight = 0;
-		vb->hint.start_busy = false;
-		vb->hint.stop_busy = false;
-		vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-		vb_hint_release(vb, ULONG_MAX, &vb->cnt.hint_released);
-	}
+	vb_hint_reset(vb);
 	vb->vdev->config->del_vqs(vb->vdev);
 	memset(vb->vqs, 0, sizeof(vb->vqs));
 }
@@ -1603,44 +1723,16 @@ static int vb_probe(struct virtio_device *vdev)
 #ifdef CONFIG_BALLOON_COMPACTION
 	vb->b_dev_info.migratepage = vb_migratepage;
 #endif
-	INIT_DELAYED_WORK(&vb->hint.work, vb_hint_work);
-	init_waitqueue_head(&vb->hint.wait);
-	spin_lock_init(&vb->hint.lock);
-	INIT_LIST_HEAD(&vb->hint.blocks);
-	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
-	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-	vb->hint.keep = totalram_pages() >> VB_KEEP_SHIFT;
-
-	if (vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
-		vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
-						      WQ_FREEZABLE,
-						      dev_name(&vdev->dev));
-		if (!vb->hint.wq) {
-			err = -ENOMEM;
-			goto err_free;
-		}
-	}
 
 	err = vb_init_vqs(vb);
 	if (err)
-		goto err_wq;
-
-	/* The shrinker serves hinting and deflate-on-OOM. */
-	if (vb->vqs[VB_VQ_HINT] ||
-	    vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)) {
-		vb->shrinker = vb_fault(VB_PROBE_FAULT_SHRINKER) ?
-			ERR_PTR(-ENOMEM) :
-			vb_shrinker_create(dev_name(&vdev->dev), vb,
-					   &vb_shrinker_ops);
-		if (IS_ERR(vb->shrinker)) {
-			err = PTR_ERR(vb->shrinker);
-			vb->shrinker = NULL;
-			dev_err(&vdev->dev, "cannot register shrinker: %d\n",
-				err);
-			goto err_vqs;
-		}
-	}
-
+		goto err_free;
+	err = vb_hint_init(vb);
+	if (err)
+		goto err_stop;
+	err = vb_register_shrinker(vb);
+	if (err)
+		goto err_stop;
 	vb_start(vb);
 	err = vb_register_reporting(vb);
 	if (err)
@@ -1651,19 +1743,11 @@ static int vb_probe(struct virtio_device *vdev)
 	return 0;
 
 err_stop:
-	vb->vqs[VB_VQ_REPORT] = NULL;	/* never registered */
+	/* vb_stop() resets the device; reporting is never registered here. */
+	vb->vqs[VB_VQ_REPORT] = NULL;
 	vb_stop(vb);
-	goto err_shrinker;
-err_vqs:
-	/* The device keeps its queues enabled until it is reset. */
-	virtio_reset_device(vdev);
-	vdev->config->del_vqs(vdev);
-err_shrinker:
-	if (vb->shrinker)
-		vb_shrinker_destroy(vb->shrinker);
-err_wq:
-	if (vb->hint.wq)
-		destroy_workqueue(vb->hint.wq);
+	vb_unregister_shrinker(vb);
+	vb_hint_destroy(vb);
 err_free:
 	kfree(vb);
 	return err;
@@ -1674,11 +1758,9 @@ static void vb_remove(struct virtio_device *vdev)
 	struct virtio_balloon *vb = vdev->priv;
 
 	debugfs_remove_recursive(vb->debugfs);
-	if (vb->shrinker)
-		vb_shrinker_destroy(vb->shrinker);
+	vb_unregister_shrinker(vb);
 	vb_stop(vb);
-	if (vb->hint.wq)
-		destroy_workqueue(vb->hint.wq);
+	vb_hint_destroy(vb);
 	kfree(vb);
 }
 
@@ -1701,20 +1783,7 @@ static int vb_validate(struct virtio_device *vdev)
 
 	/* Frame numbers on the queues are guest physical, never bus, addresses. */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
-
-	/*
-	 * QEMU serves the free page queue from an iothread and signals its used
-	 * buffers from there, outside the lock that serialises its interrupt
-	 * state.  With a legacy (INTx) interrupt that can leave the line
-	 * asserted in the device but never delivered: after a hinting run the
-	 * guest then never hears a config change again (seen with QEMU 7.2,
-	 * ISR 3 and no interrupt).  So the driver polls that queue, with its
-	 * interrupt suppressed by the ring's flag; without EVENT_IDX the device
-	 * honours that flag on every buffer (with it, QEMU signals the first
-	 * buffer after a reset and each wrap of the used index).
-	 */
-	if (virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
-		__virtio_clear_bit(vdev, VIRTIO_RING_F_EVENT_IDX);
+	vb_hint_validate(vdev);
 	return 0;
 }
 
@@ -1742,9 +1811,12 @@ static int __maybe_unused vb_restore(struct virtio_device *vdev)
 }
 
 static unsigned int vb_features[] = {
-	VIRTIO_BALLOON_F_MUST_TELL_HOST, VIRTIO_BALLOON_F_STATS_VQ,
-	VIRTIO_BALLOON_F_DEFLATE_ON_OOM, VIRTIO_BALLOON_F_FREE_PAGE_HINT,
-	VIRTIO_BALLOON_F_PAGE_POISON, VIRTIO_BALLOON_F_PAGE_REPORTING,
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+	VIRTIO_BALLOON_F_PAGE_POISON,
+	VIRTIO_BALLOON_F_PAGE_REPORTING,
 };
 
 static const struct virtio_device_id vb_id_table[] = {

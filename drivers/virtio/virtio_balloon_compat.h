@@ -25,7 +25,7 @@ struct vb_vq_spec {
 	vq_callback_t *callback;
 };
 
-/* Most virtqueues vb_find_vqs() sets up; the driver uses five. */
+/* Most virtqueues vb_find_vqs() sets up (the driver's VB_NR_VQS). */
 #define VB_COMPAT_MAX_VQS	8
 
 /*
