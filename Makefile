@@ -18,7 +18,7 @@ KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
 .PHONY: all setup modules sparse checkpatch kernel-doc lint dkms-check selftests \
 	guest-tests list check demo inflate-demo bench bench-smoke bench-resize \
-	intree debug-kernel debug-tests debug-check stress clean help
+	intree patches debug-kernel debug-tests debug-check stress clean help
 
 # The kernels.mk rule below must not become the default goal.
 .DEFAULT_GOAL := all
@@ -49,7 +49,9 @@ help:
 	@echo "make dkms-check      dkms build of dkms.conf for every target kernel (installs nothing)"
 	@echo "make check           everything above plus all guest tests on every kernel"
 	@echo "make check T=<name>  only the guest tests whose name contains <name>"
-	@echo "make intree          the driver in linux-source-6.12, built in (=y) and as a module (=m)"
+	@echo "make intree          the driver in linux-source-6.12, built in (=y) and as a module (=m),"
+	@echo "                     and the patch series checked (make patches)"
+	@echo "make patches         the patch series against linux-source-6.12 in build/patches, checked"
 	@echo "make debug-tests     the guest tests on the debug kernel (KASAN, lockdep, kmemleak; T= too)"
 	@echo "make debug-check     the part of them make check runs"
 	@echo "make stress          stress and fault injection on the debug kernel, full counts (T= too)"
@@ -138,12 +140,19 @@ list:
 
 # In Debian's linux-source-6.12 tree (devtools/intree.sh): the driver as a
 # module (compiled, W=1) and built into the debug kernel, whose directory
-# (boot/, lib/modules/) is cached by content under $(CACHE)/intree.
+# (boot/, lib/modules/) is cached by content under $(CACHE)/intree; and the
+# patch series (devtools/series.py), applied with git am to a clean tree
+# and built at every commit.
 INTREE = sh devtools/intree.sh $(CACHE)
+PATCH_DIR := $(BUILD)/patches
 
 intree: setup
 	@$(INTREE) module
 	@$(INTREE) debug >/dev/null
+	@$(INTREE) series $(PATCH_DIR)
+
+patches: setup
+	@$(INTREE) series $(PATCH_DIR)
 
 debug-kernel: setup
 	@$(INTREE) debug

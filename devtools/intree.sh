@@ -3,7 +3,13 @@
 #
 # Build the driver inside Debian's linux-source-6.12 tree.
 #
-# Usage: devtools/intree.sh <cache dir> debug
+# Usage: devtools/intree.sh <cache dir> series <patch dir>
+#            The patch series (devtools/series.py): generated against the
+#            pristine tree into <patch dir>, applied with git am to a
+#            clean tree and built at every commit, as a module (=m) and
+#            built in (=y), W=1, no warning; checkpatch --strict on every
+#            patch; the selftests built with kselftest's lib.mk.
+#        devtools/intree.sh <cache dir> debug
 #            The debug guest kernel: tinyconfig + devtools/debug.config,
 #            the driver built in (=y).  Prints the directory to pass to
 #            vmtest.py --kernel (boot/vmlinuz-<release>,
@@ -17,20 +23,27 @@
 #        devtools/intree.sh <cache dir> tree
 #            Only unpack the tree and apply the overlay; prints its path.
 #
-# The tarball is unpacked once into <cache>/intree/src-<version>; each run
-# makes a hard-linked copy of it with this repository's files on top
-# (files are replaced, never written through the links) and builds out of
-# tree (O=), so the unpacked source stays pristine.
+# The tarball is unpacked once into <cache>/intree/src-<version>, and a
+# hard-linked copy of it, <cache>/intree/tree, becomes a git repository
+# whose first commit ("base") is the pristine source.  This repository's
+# files go on top as the patch series, committed by devtools/series.py
+# (git replaces files, never writes through the links), and every build is
+# out of tree (O=), so the unpacked source stays pristine.
 
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SOURCE_PKG=linux-source-6.12
 TARBALL=/usr/src/$SOURCE_PKG.tar.xz
-# Files copied over the kernel tree as they are.
+# The repository's files the kernel tree gets (the debug kernel's cache
+# key); the series puts them there.
 OVERLAY_FILES="drivers/virtio/virtio_balloon.c drivers/virtio/virtio_balloon_compat.h
 include/uapi/linux/virtio_balloon.h Documentation/driver-api/virtio/virtio_balloon.rst"
-DOC_INDEX=Documentation/driver-api/virtio/index.rst
+SERIES="python3 $REPO/devtools/series.py --repo $REPO"
+# The tree's commits: the pristine source, the series (series.py generate)
+# and the series applied by git am (series.py check).
+BASE_TAG=base
+SERIES_BRANCH=series
 FRAGMENT=$REPO/devtools/debug.config
 LOCALVERSION=-vbdebug
 # The machine is shared: build at the lowest CPU priority.
@@ -47,12 +60,13 @@ say() {
 	echo "intree: $*" >&2
 }
 
-[ $# -eq 2 ] || die "usage: $0 <cache dir> debug|module|tree"
+[ $# -ge 2 ] || die "usage: $0 <cache dir> debug|module|tree|series <patch dir>"
 CACHE=$1
 WHAT=$2
 case $WHAT in
 debug|module|tree) ;;
-*) die "unknown target '$WHAT' (debug, module or tree)" ;;
+series) [ $# -eq 3 ] || die "usage: $0 <cache dir> series <patch dir>" ;;
+*) die "unknown target '$WHAT' (debug, module, tree or series)" ;;
 esac
 [ -f "$TARBALL" ] || die "$TARBALL is missing (apt-get install $SOURCE_PKG, or run make setup)"
 VERSION=$(dpkg-query -W -f='${Version}' "$SOURCE_PKG" 2>/dev/null) ||
@@ -90,34 +104,36 @@ unpack() {
 	touch "$SRC/.done"
 }
 
-# Hard-linked copy of the pristine tree with the overlay on top.
+# The kernel tree as a git repository: a hard-linked copy of the pristine
+# source, committed once as the tag $BASE_TAG (a minute or two: git hashes
+# the whole tree).  Later runs only clean it.
+git_tree() {
+	unpack
+	if [ "$(cat "$TREE/.git/vb-source" 2>/dev/null)" != "$VERSION" ]; then
+		say "making $TREE a git repository of $SOURCE_PKG $VERSION, once"
+		rm -rf "$TREE"
+		cp -al "$SRC" "$TREE" || die "cannot copy $SRC to $TREE"
+		rm -f "$TREE/.done"
+		(
+			cd "$TREE" &&
+				git init -q &&
+				git add -A -f &&
+				GIT_AUTHOR_DATE=2000-01-01T00:00:00Z GIT_COMMITTER_DATE=2000-01-01T00:00:00Z \
+					git -c user.name=intree -c user.email=intree@localhost \
+					commit -q -m "$SOURCE_PKG $VERSION" &&
+				git tag "$BASE_TAG"
+		) || die "cannot make a git repository of $TREE"
+		echo "$VERSION" >"$TREE/.git/vb-source"
+	fi
+	git -C "$TREE" checkout -q -f "$BASE_TAG" && git -C "$TREE" clean -fdq ||
+		die "cannot clean $TREE"
+}
+
+# The tree with this repository's files on top: the series' last commit.
 overlay() {
-	rm -rf "$TREE"
-	cp -al "$SRC" "$TREE" || die "cannot copy $SRC to $TREE"
-	rm -f "$TREE/.done"
-	for f in $OVERLAY_FILES; do
-		[ -f "$REPO/$f" ] || die "overlay file $f is missing from $REPO"
-		rm -f "$TREE/$f"
-		cp "$REPO/$f" "$TREE/$f"
-	done
-	# Our MAINTAINERS entry replaces the tree's VIRTIO BALLOON entry.
-	awk -v entry="$REPO/MAINTAINERS" '
-		/^VIRTIO BALLOON$/ {
-			while ((getline line < entry) > 0) print line
-			skip = 1
-			next
-		}
-		skip && /^$/ { skip = 0 }
-		!skip
-	' "$SRC/MAINTAINERS" >"$TREE/MAINTAINERS.new" || die "cannot merge MAINTAINERS"
-	rm -f "$TREE/MAINTAINERS"
-	mv "$TREE/MAINTAINERS.new" "$TREE/MAINTAINERS"
-	grep -q '^ *virtio_balloon$' "$SRC/$DOC_INDEX" || {
-		sed '/^ *writing_virtio_drivers$/i\   virtio_balloon' \
-			"$SRC/$DOC_INDEX" >"$TREE/$DOC_INDEX.new" &&
-			rm -f "$TREE/$DOC_INDEX" &&
-			mv "$TREE/$DOC_INDEX.new" "$TREE/$DOC_INDEX"
-	} || die "cannot add the driver to $DOC_INDEX"
+	git_tree
+	$SERIES generate --tree "$TREE" --base "$BASE_TAG" --branch "$SERIES_BRANCH" \
+		--out "$TOP/series-out" >/dev/null || die "cannot make the patch series"
 }
 
 # Configure an O= build directory $1: tinyconfig, then fragments $2...
@@ -191,7 +207,41 @@ module_build() {
 	say "built drivers/virtio/virtio_balloon.o (=m) in $out"
 }
 
+# Configure and prepare an O= directory for the series' per-commit builds:
+# $1, then the options after it, one per line.
+series_build_dir() {
+	out=$1
+	shift
+	[ -f "$out/.prepared" ] && return 0
+	mkdir -p "$out"
+	printf '%s\n' "$@" >"$out.fragment"
+	configure "$out" "$out.fragment"
+	run "$out/build.log" make -C "$TREE" O="$out" -j"$JOBS" prepare
+	touch "$out/.prepared"
+}
+
+series() {
+	dir=$1
+	git_tree
+	# As a module, with nothing optional; built in, with every option the
+	# driver has code for.
+	series_build_dir "$TOP/series-m" CONFIG_64BIT=y CONFIG_MODULES=y \
+		CONFIG_PCI=y CONFIG_VIRTIO_MENU=y CONFIG_VIRTIO_PCI=y \
+		CONFIG_VIRTIO_BALLOON=m
+	series_build_dir "$TOP/series-y" CONFIG_64BIT=y CONFIG_PCI=y \
+		CONFIG_VIRTIO_MENU=y CONFIG_VIRTIO_PCI=y CONFIG_VIRTIO_BALLOON=y \
+		CONFIG_COMPACTION=y CONFIG_BALLOON_COMPACTION=y CONFIG_SUSPEND=y \
+		CONFIG_PM_SLEEP=y CONFIG_SYSFS=y CONFIG_HUGETLBFS=y CONFIG_HUGETLB_PAGE=y \
+		CONFIG_PAGE_POISONING=y CONFIG_DEBUG_FS=y
+	$SERIES generate --tree "$TREE" --base "$BASE_TAG" --branch "$SERIES_BRANCH" \
+		--out "$dir" || die "cannot make the patch series"
+	$SERIES check --tree "$TREE" --base "$BASE_TAG" --patches "$dir" \
+		--build "$TOP/series-m" --build "$TOP/series-y" \
+		--logs "$dir.logs" || die "the series does not pass its checks (logs: $dir.logs)"
+}
+
 case $WHAT in
+series) series "$3" ;;
 debug) debug_kernel ;;
 module) module_build ;;
 tree) unpack; overlay; echo "$TREE" ;;

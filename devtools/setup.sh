@@ -28,7 +28,7 @@ tools/testing/selftests/kselftest.h tools/testing/selftests/kselftest_harness.h
 drivers/virtio/virtio_balloon.c"
 HOST_PKGS="make gcc libc6-dev qemu-system-x86 qemu-utils busybox-static sparse kmod cpio
 flex bison bc libelf-dev libssl-dev dwarves xz-utils python3 rsync e2fsprogs gnuplot-nox
-dkms"
+dkms git python3-ply python3-git"
 
 die() {
 	echo "setup: error: $*" >&2
