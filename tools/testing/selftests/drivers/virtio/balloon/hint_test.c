@@ -15,12 +15,15 @@
  *   unbind     the driver is unbound while a run is in progress
  *   unload     the module is removed while a run is in progress (give the
  *              module's path as an argument), then loaded again
+ *   remove     the guest removes the device's PCI function while a run is
+ *              in progress, as a hot-unplug does, then finds it again
  *   postcopy   with postcopy-ram on the host does not hint; migration
  *              completes
  * Options (key=value) are passed on to the host's migrate command, except
  * pingpong=<n>: the integrity mode's count of migrations (default 4).  (QEMU
- * refuses device_del during a migration, so runs end by the driver's
- * remove path only through unbind and unload.)
+ * refuses device_del during a migration, and runs only happen during one:
+ * the remove mode takes the device away from the guest's side, through the
+ * same PCI removal an ACPI hot-unplug ends in.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -346,48 +349,85 @@ static void __noreturn unload_child(void)
 	_exit(module_unload(BT_DRIVER_NAME) ? 1 : 0);
 }
 
-/* Unbind or unload the driver during a run, then bind or load it again. */
-static void mode_teardown(bool unload)
+/* The PCI function of the balloon's virtio device: its sysfs parent. */
+static char pci_dev[BT_LINE_MAX];
+
+/* Remove child: remove the PCI function as soon as hinting is under way. */
+static void __noreturn remove_child(void)
 {
+	char path[BT_LINE_MAX + sizeof("/remove")];
+
+	if (balloon_wait_hinting(HELD_TIMEOUT_MS))
+		_exit(2);
+	snprintf(path, sizeof(path), "%s/remove", pci_dev);
+	_exit(write_file(path, "1") ? 1 : 0);
+}
+
+enum teardown { TEARDOWN_UNBIND, TEARDOWN_UNLOAD, TEARDOWN_REMOVE };
+
+static const char * const teardown_done[] = {
+	[TEARDOWN_UNBIND] = "driver unbound",
+	[TEARDOWN_UNLOAD] = "driver unloaded",
+	[TEARDOWN_REMOVE] = "PCI function removed",
+};
+
+/* Take the driver away during a run, then have it bound again. */
+static void mode_teardown(enum teardown how)
+{
+	static void (* const children[])(void) = {
+		[TEARDOWN_UNBIND] = unbind_child,
+		[TEARDOWN_UNLOAD] = unload_child,
+		[TEARDOWN_REMOVE] = remove_child,
+	};
 	long long free0 = free_memory_kb(), free1;
-	void (*child)(void);
-	char dev[BT_DEVNAME_MAX];
-	int wstatus, fd = -1, ok;
+	char dev[BT_DEVNAME_MAX], path[BT_LINE_MAX];
+	int wstatus, err;
 
 	ksft_set_plan(5);
 	if (balloon_find_device(dev, sizeof(dev)))
 		ksft_exit_fail_msg("no balloon device bound\n");
-	if (unload && !module_path)
+	if (how == TEARDOWN_UNLOAD && !module_path)
 		ksft_exit_fail_msg("unload: give the module's path\n");
-	child = unload ? unload_child : unbind_child;
-	wstatus = migrate_with_child(child, SLOW_BANDWIDTH);
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/..", dev);
+	if (!realpath(path, pci_dev))
+		ksft_exit_fail_msg("%s: %s\n", path, strerror(errno));
+	wstatus = migrate_with_child(children[how], SLOW_BANDWIDTH);
 	ksft_test_result(WIFEXITED(wstatus) && !WEXITSTATUS(wstatus),
-			 "driver %s during hinting (status %#x)\n",
-			 unload ? "unloaded" : "unbound", wstatus);
+			 "%s during hinting (status %#x)\n", teardown_done[how],
+			 wstatus);
 	ksft_test_result(!balloon_wait_bound(0, 0), "device unbound\n");
 	free1 = free_memory_kb();
 	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
 			 "free memory back: %lld -> %lld kB\n", free0, free1);
-	if (unload) {
-		ok = !module_load(module_path, NULL);
-	} else {
-		fd = open(BT_DRIVER_DIR "/bind", O_WRONLY);
-		ok = fd >= 0 && write(fd, dev, strlen(dev)) > 0;
+	switch (how) {
+	case TEARDOWN_UNLOAD:
+		err = module_load(module_path, NULL);
+		break;
+	case TEARDOWN_REMOVE:
+		/* Bus 0 holds the device: a rescan finds it again. */
+		err = write_file("/sys/bus/pci/rescan", "1");
+		break;
+	default:
+		err = write_file(BT_DRIVER_DIR "/bind", dev);
+		break;
 	}
-	ksft_test_result(ok && !balloon_wait_bound(1, HELD_TIMEOUT_MS),
+	ksft_test_result(!err && !balloon_wait_bound(1, HELD_TIMEOUT_MS),
 			 "device bound again\n");
-	if (fd >= 0)
-		close(fd);
 }
 
 static void mode_unbind(void)
 {
-	mode_teardown(false);
+	mode_teardown(TEARDOWN_UNBIND);
 }
 
 static void mode_unload(void)
 {
-	mode_teardown(true);
+	mode_teardown(TEARDOWN_UNLOAD);
+}
+
+static void mode_remove(void)
+{
+	mode_teardown(TEARDOWN_REMOVE);
 }
 
 static void mode_postcopy(void)
@@ -410,6 +450,7 @@ static const struct {
 	{ "pressure", mode_pressure },
 	{ "unbind", mode_unbind },
 	{ "unload", mode_unload },
+	{ "remove", mode_remove },
 	{ "postcopy", mode_postcopy },
 };
 

@@ -322,6 +322,9 @@ SUITES = [
     _hint_suite("hint-pressure", "pressure"),
     _hint_suite("hint-unbind", "unbind"),
     _hint_suite("hint-unload", "unload", ["{module}"]),
+    # Hot-unplug during a run, as the guest sees it: QEMU refuses
+    # device_del during a migration, so the guest removes the PCI function.
+    _hint_suite("hint-remove", "remove"),
     # The same churn without hinting: what migration alone guarantees.
     Suite("migrate-integrity", [
         Program("integrity", "hint_test", ["integrity"], HINT_TIMEOUT),
