@@ -397,6 +397,8 @@ STRIP = {
                      r"vb_shrinker_ops|vb_(un)?register_shrinker"),
             Drop(r"^ \* - (gives balloon pages back|Deflate-on-OOM)"),
             Drop(r"^ \* @oom_target:|^\tu32 oom_target;$"),
+            Drop(r"^ \* @resizing:|^\tbool resizing;$"),
+            Drop(r"WRITE_ONCE\(vb->resizing, (true|false)\);$"),
             Drop(r"^ \* @oom_deflated:|^\tunsigned long oom_deflated;$"),
             Drop(r"^ \* @shrinker:|^\tstruct shrinker \*shrinker;$"),
             Drop(r"VB_PROBE_FAULT_SHRINKER = "),

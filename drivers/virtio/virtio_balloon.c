@@ -292,6 +292,8 @@ struct vb_counters {
  * @balloon_lock: serialises resizing and balloon page migration; protects
  *	@pfns and @nr_pages
  * @nr_pages: guest pages in the balloon
+ * @resizing: the resize work is running (the shrinker offers no balloon
+ *	pages meanwhile)
  * @oom_target: the device's target when the shrinker last deflated the
  *	balloon, %VB_NO_OOM_TARGET if it has not since the target changed;
  *	resizing does not inflate back towards that same target
@@ -319,6 +321,7 @@ struct virtio_balloon {
 
 	struct mutex balloon_lock;	/* see above */
 	unsigned int nr_pages;
+	bool resizing;
 	u32 oom_target;
 	__virtio32 pfns[VB_PFNS_PER_REQ];
 	struct balloon_dev_info b_dev_info;
@@ -607,11 +610,9 @@ static unsigned int vb_deflate(struct virtio_balloon *vb, unsigned long want,
 	return n;
 }
 
-static void vb_resize_work(struct work_struct *work)
+/* Inflate or deflate towards the device's target; resize work only. */
+static void vb_resize(struct virtio_balloon *vb)
 {
-	struct virtio_balloon *vb = container_of(to_delayed_work(work),
-						 struct virtio_balloon,
-						 resize_work);
 	unsigned long want;
 	long delta;
 	u32 target;
@@ -648,6 +649,18 @@ static void vb_resize_work(struct work_struct *work)
 		cond_resched();
 	}
 	vb->retry_delay = VB_RETRY_MIN;
+}
+
+static void vb_resize_work(struct work_struct *work)
+{
+	struct virtio_balloon *vb = container_of(to_delayed_work(work),
+						 struct virtio_balloon,
+						 resize_work);
+
+	/* Reclaim for the balloon's own pages must not deflate it. */
+	WRITE_ONCE(vb->resizing, true);
+	vb_resize(vb);
+	WRITE_ONCE(vb->resizing, false);
 }
 
 /* Deflate the whole balloon, for teardown; resizing is stopped. */
@@ -1459,12 +1472,20 @@ static bool vb_oom_pressure(void)
 	return cache <= VB_OOM_CACHE_WMARKS * wmarks;
 }
 
-/* Balloon pages the shrinker may offer now (deflate-on-OOM). */
+/*
+ * Balloon pages the shrinker may offer now (deflate-on-OOM): none while
+ * the balloon is resizing.  An inflate drains the page cache to make room
+ * for itself and would otherwise have the shrinker give back what it just
+ * took, and then not inflate again towards the same target: with 255 MB
+ * free, a 512 MiB balloon stopped 8 MiB short after a guest had streamed
+ * files (debug kernel).  An inflate that runs out of memory stops by
+ * itself (vb_inflate()); then the shrinker may deflate.
+ */
 static unsigned long vb_oom_offer(struct virtio_balloon *vb)
 {
 	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ||
-	    READ_ONCE(vb->stopping) || !READ_ONCE(vb->nr_pages) ||
-	    !vb_oom_pressure())
+	    READ_ONCE(vb->stopping) || READ_ONCE(vb->resizing) ||
+	    !READ_ONCE(vb->nr_pages) || !vb_oom_pressure())
 		return 0;
 	return min_t(unsigned long, READ_ONCE(vb->nr_pages), VB_PAGES_PER_REQ);
 }
