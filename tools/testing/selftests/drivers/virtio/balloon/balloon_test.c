@@ -669,6 +669,16 @@ int balloon_resize(long long guest_bytes, unsigned int timeout_ms)
 			return 0;
 		msleep(BO_POLL_MS);
 	}
+	ksft_print_msg("resize to %lld MiB timed out after %u ms: host says %lld MiB\n",
+		       guest_bytes / BO_MIB, timeout_ms,
+		       host_guest_size() / BO_MIB);
+	ksft_print_msg("driver: %lld pages of %lld units, MemFree %lld kB\n",
+		       balloon_state("balloon_pages"),
+		       balloon_state("target_units"), meminfo_kb("MemFree"));
+	ksft_print_msg("driver: %lld inflate fails, %lld host errors, %lld deflated on OOM\n",
+		       balloon_state("inflate_fails"),
+		       balloon_state("host_errors"),
+		       balloon_state("oom_deflated_pages"));
 	return -1;
 }
 

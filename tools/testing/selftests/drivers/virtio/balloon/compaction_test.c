@@ -10,7 +10,9 @@
  * requests from order-0 free pages first) and frees the rest.  Every
  * pageblock then holds balloon pages among free ones.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -58,7 +60,8 @@ int main(void)
 	if (mem == MAP_FAILED)
 		ksft_exit_fail_msg("cannot fill %lld MiB\n", fill / BO_MIB);
 	for (off = 0; off < fill; off += 2 * page)
-		madvise(mem + off, page, MADV_DONTNEED);
+		if (madvise(mem + off, page, MADV_DONTNEED))
+			ksft_exit_fail_msg("madvise: %s\n", strerror(errno));
 	/* Whole MiB: QEMU rounds the balloon to 4 KiB pages. */
 	balloon = fill / 2 / HOLE_SHARE / BO_MIB * BO_MIB;
 	ksft_test_result(!balloon_resize(ram - balloon, BO_RESIZE_TIMEOUT_MS),
