@@ -474,6 +474,40 @@ static int is_balloon_device(const char *devname)
 	       strtol(buf, NULL, 0) == BT_VIRTIO_ID_BALLOON;
 }
 
+/**
+ * balloon_wait_present() - Wait until a balloon device exists, or none.
+ * @present: non-zero to wait for a device, zero to wait for none.
+ * @timeout_ms: how long to wait.
+ *
+ * Unlike balloon_wait_bound(), a device counts whether or not a driver is
+ * bound to it.
+ *
+ * Return: 0 when the state was reached, -1 on timeout.
+ */
+int balloon_wait_present(int present, unsigned int timeout_ms)
+{
+	unsigned int waited = 0;
+	struct dirent *de;
+	int found;
+	DIR *dir;
+
+	for (;;) {
+		found = 0;
+		dir = opendir("/sys/bus/virtio/devices");
+		while (dir && !found && (de = readdir(dir)))
+			found = de->d_name[0] != '.' &&
+				is_balloon_device(de->d_name);
+		if (dir)
+			closedir(dir);
+		if (found == !!present)
+			return 0;
+		if (waited >= timeout_ms)
+			return -1;
+		msleep(BT_POLL_MS);
+		waited += BT_POLL_MS;
+	}
+}
+
 /*
  * A built-in driver cannot be loaded or unloaded: "loading" it sets its
  * parameters (from their defaults, as a fresh module would start) and binds

@@ -57,6 +57,7 @@ int json_get(const char *json, const char *key, char *val, size_t len);
 
 int balloon_find_device(char *name, size_t len);
 int balloon_wait_bound(int bound, unsigned int timeout_ms);
+int balloon_wait_present(int present, unsigned int timeout_ms);
 int virtio_read_features(const char *devname, uint64_t *features);
 
 int module_load(const char *path, const char *params);

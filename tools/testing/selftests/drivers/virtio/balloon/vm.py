@@ -207,8 +207,8 @@ class Instance:
                 time.sleep(POLL_INTERVAL_S)
         self.qmp = Qmp(qmp_sock)
         # The chardevs exist once QMP answers.
-        for chan in ("console", "test"):
-            echo = self.vm.echo if chan == "console" else None
+        for chan, echo in (("console", self.vm.echo),
+                           ("test", self.vm.test_echo)):
             self.readers[chan] = StreamReader(
                 _connect_unix(self.path(chan)), echo)
         self.rpc = _connect_unix(self.path("rpc"))
@@ -270,13 +270,15 @@ class VM:
     @devices: list of (id, qdev argument) of the hot-pluggable devices.
     @log: callable printing one host-side progress line.
     @echo: callable receiving raw console bytes as they arrive, or None.
+    @test_echo: the same for the test channel.
     """
 
-    def __init__(self, base_argv, devices, log, echo=None):
+    def __init__(self, base_argv, devices, log, echo=None, test_echo=None):
         self.base_argv = list(base_argv)
         self.devices = list(devices)
         self.log = log
         self.echo = echo
+        self.test_echo = test_echo
         self.tmpdir = tempfile.mkdtemp(prefix="vmtest-")
         self.instances = []
         self.current = None

@@ -6,6 +6,12 @@ Every suite (see suites.py) is one boot of the given kernel with an
 initramfs holding our /init, the guest test programs and the modules.  The
 guest's programs print TAP on the test serial port; the kernel console is
 scanned for splats, which fail the program that was running.
+
+With --group, suites that need the same guest (memory, command line,
+modules, disk) share one boot: before each suite after the first,
+suite_setup unplugs the balloon device, loads the driver or takes it away
+as the suite wants and plugs in a device with the suite's properties.  For
+kernels whose boots are expensive (the debug kernel).
 """
 
 import argparse
@@ -22,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import suites as suite_defs
 from vm import VM, QemuError
@@ -39,8 +46,11 @@ GUEST_BIN_DIR = "/bin"
 BUILTIN = "builtin"
 # Run last in every boot of a kernel with kmemleak.
 KMEMLEAK = suite_defs.Program("kmemleak", "kmemleak_test", [], 120)
+# Run before each suite of a shared boot but the first (--group); its
+# arguments are the suite's device, whether it wants the driver, {module}.
+SETUP = suite_defs.Program("setup", "suite_setup", [], 300)
 # Guest binaries: /init plus every program some suite runs.
-GUEST_PROGRAMS = sorted({"init", KMEMLEAK.binary} | {
+GUEST_PROGRAMS = sorted({"init", KMEMLEAK.binary, SETUP.binary} | {
     p.binary for s in suite_defs.SUITES + suite_defs.BENCH_SUITES +
     suite_defs.STRESS_SUITES + [suite_defs.DEMO] for p in s.programs} | {suite_defs.MIGRATE_BENCH})
 # A KASAN kernel runs everything this many times slower under TCG: its
@@ -254,9 +264,10 @@ class Initramfs:
         os.rename(tmp, cache)
         return cache
 
-    def build(self, suite, programs, path):
+    def build(self, suite, programs, path, owners=None):
         """Write base + per-boot archive (/plan, /modules.order, module
-        under test) for @suite running @programs to @path."""
+        under test) for @suite running @programs to @path; each program's
+        placeholders are those of its suite in @owners (default @suite)."""
         order = [f"{GUEST_MODULE_DIR}/{m}.ko" for m in self.index.closure(
             list(TRANSPORT_MODULES) + suite.modules + self.roots)
             if m != self.test_module_name]
@@ -266,10 +277,10 @@ class Initramfs:
         elif suite.load_driver:
             order.append(self.test_module_guest)
         plan = []
-        for prog in programs:
+        for prog, owner in zip(programs, owners or [suite] * len(programs)):
             args = [a.format(module=self.test_module_guest,
-                             features=f"{suite.features():x}",
-                             poison=f"{suite.poison_val():x}")
+                             features=f"{owner.features():x}",
+                             poison=f"{owner.poison_val():x}")
                     for a in prog.args]
             plan.append(" ".join([prog.name,
                                   str(prog.timeout * self.args.slow),
@@ -287,14 +298,19 @@ class Initramfs:
 
 # ---- one boot ------------------------------------------------------------
 
-def qemu_argv(args, suite, initrd, disk=None):
-    """QEMU's command line and -device list for one boot of @suite; @disk
-    is a raw image for a virtio-blk disk (/dev/vda in the guest)."""
+def balloon_device(suite):
+    """The -device (or device_add) argument of @suite's balloon."""
     props = dict(suite.balloon)
     if props.get("free-page-hint") == "on":
         props.setdefault("iothread", IOTHREAD_ID)
-    balloon = ",".join([f"virtio-balloon-pci,id={BALLOON_ID}"] +
-                       [f"{k}={v}" for k, v in props.items()])
+    return ",".join([f"virtio-balloon-pci,id={BALLOON_ID}"] +
+                    [f"{k}={v}" for k, v in props.items()])
+
+
+def qemu_argv(args, suite, initrd, disk=None):
+    """QEMU's command line and -device list for one boot of @suite; @disk
+    is a raw image for a virtio-blk disk (/dev/vda in the guest)."""
+    balloon = balloon_device(suite)
     argv = [args.qemu, "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-accel", ACCEL, "-M", "pc",
             "-m", f"{suite.memory_mb * 1024 - RAM_TRIM_KB}k", "-smp", str(args.smp or suite.smp),
@@ -395,8 +411,24 @@ def parse_results(programs, test_text, console, boot_error):
     return [results[p.name] for p in programs]
 
 
-def run_boot(args, initramfs, suite, programs, log):
-    """Boot @suite once and return (results, vm texts, seconds)."""
+def line_feeder(callback):
+    """A receiver of raw stream bytes that calls @callback with each line."""
+    buf = bytearray()
+
+    def feed(chunk):
+        buf.extend(chunk)
+        while b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            callback(line.decode(errors="replace").rstrip("\r"))
+    return feed
+
+
+def run_boot(args, initramfs, suite, programs, log, owners=None,
+             progress=None):
+    """Boot @suite once and return (results, vm texts, seconds); @owners
+    as for Initramfs.build(); @progress, if given, is called with each
+    program's end marker as it comes."""
     start = time.monotonic()
     tmpdir_initrd = os.path.join(args.out, "tmp")
     os.makedirs(tmpdir_initrd, exist_ok=True)
@@ -408,13 +440,20 @@ def run_boot(args, initramfs, suite, programs, log):
             if args.verbose else None)
     vm = None
     try:
-        initramfs.build(suite, programs, initrd)
+        initramfs.build(suite, programs, initrd, owners)
         if disk:
             # Sparse: reads of it are zeroes, which still fill the page cache.
             with open(disk, "wb") as f:
                 f.truncate(suite.disk_mb << 20)
         argv, devices = qemu_argv(args, suite, initrd, disk)
-        vm = VM(argv, devices, log, echo)
+        test_echo = None
+        if progress:
+            def on_line(line):
+                m = MARKER_RE.match(line)
+                if m and m.group(1) == "end":
+                    progress(line)
+            test_echo = line_feeder(on_line)
+        vm = VM(argv, devices, log, echo, test_echo)
         vm.start()
         deadline = time.monotonic() + args.slow * (suite.timeout + sum(
             p.timeout for p in programs))
@@ -518,10 +557,51 @@ def run_demo(args, initramfs):
     return 0
 
 
-def run_tests(kernels, chosen):
+def boot_key(suite):
+    """What a guest shares with the suites it can share a boot with."""
+    return (suite.memory_mb, suite.smp, suite.cmdline, tuple(suite.modules),
+            suite.disk_mb)
+
+
+def plan_boots(chosen, group, leak_check):
+    """The boots that run the @chosen suites: [(boot suite, [(owner suite,
+    program)])], one boot per suite or, with @group, one per boot_key()."""
+    boots = []
+    by_key = {}
+    for suite, progs in chosen:
+        key = boot_key(suite) if group else len(boots)
+        if key in by_key:
+            boot_suite, entries = by_key[key]
+            setup = replace(SETUP, args=[
+                balloon_device(suite),
+                "driver" if suite.load_driver else "no-driver", "{module}"])
+            entries.append((suite, setup))
+            by_key[key] = (replace(boot_suite, timeout=max(
+                boot_suite.timeout, suite.timeout)), entries)
+        else:
+            by_key[key] = (suite, [])
+            boots.append(key)
+        by_key[key][1].extend((suite, p) for p in progs)
+    plans = []
+    for key in boots:
+        boot_suite, entries = by_key[key]
+        shared = len({owner.name for owner, _ in entries}) - 1
+        if shared:
+            # Named after its first suite and how many more share it.
+            boot_suite = replace(boot_suite,
+                                 name=f"{boot_suite.name}+{shared}")
+        if leak_check:
+            entries = entries + [(entries[-1][0], KMEMLEAK)]
+        plans.append((boot_suite, entries))
+    return plans
+
+
+def run_tests(kernels, chosen, group=False):
     """Run the @chosen suites on each of @kernels: [(args, initramfs)]."""
-    total = sum(len(progs) + args.leak_check
-                for args, _ in kernels for _, progs in chosen)
+    plans = {args.release: plan_boots(chosen, group, args.leak_check)
+             for args, _ in kernels}
+    total = sum(len(entries) for boots in plans.values()
+                for _, entries in boots)
     print("TAP version 13")
     print(f"1..{total}")
     counts = {"pass": 0, "fail": 0, "skip": 0}
@@ -529,14 +609,22 @@ def run_tests(kernels, chosen):
     for args, initramfs in kernels:
         rel = args.release
         print(f"# kernel {rel}, module {args.module}")
-        for suite, progs in chosen:
+        for suite, entries in plans[rel]:
             tag = f"{rel}/{suite.name}"
-            if args.leak_check:
-                progs = progs + [KMEMLEAK]
+            owners = [owner for owner, _ in entries]
+            # Unique names within the boot: suite/program.
+            progs = [replace(p, name=f"{owner.name}/{p.name}")
+                     for owner, p in entries]
             print(f"# [{tag}] booting ({len(progs)} programs)", flush=True)
+            # A shared boot takes long: say as each program ends.
+            progress = None
+            if len({owner.name for owner in owners}) > 1:
+                progress = (lambda line, t=tag: print(
+                    f"# [{t}] {line[len(MARKER):].strip()}", flush=True))
             results, texts, secs = run_boot(
                 args, initramfs, suite, progs,
-                lambda m, t=tag: print(f"# [{t}] {m}", flush=True))
+                lambda m, t=tag: print(f"# [{t}] {m}", flush=True), owners,
+                progress)
             for prog, res in zip(progs, results):
                 num += 1
                 counts[res.status] += 1
@@ -546,7 +634,7 @@ def run_tests(kernels, chosen):
                     print(f"# {d}")
                 ok = "not ok" if res.status == "fail" else "ok"
                 directive = " # SKIP" if res.status == "skip" else ""
-                print(f"{ok} {num} {tag}/{res.name}{directive}")
+                print(f"{ok} {num} {rel}/{res.name}{directive}")
             failed = any(r.status == "fail" for r in results)
             where = (f", logs in {save_logs(args, suite, texts)}"
                      if failed else "")
@@ -628,6 +716,8 @@ def parse_args():
                     help="run the benchmark suites and compare the modules")
     ap.add_argument("--stress", action="store_true",
                     help="run the stress suites at their full counts")
+    ap.add_argument("--group", action="store_true",
+                    help="suites that need the same guest share a boot")
     ap.add_argument("--smp", type=int, help="vCPUs of every guest "
                     "(default: each suite's own)")
     ap.add_argument("--cmdline", default="",
@@ -682,6 +772,10 @@ def main():
     chosen = select_programs(args)
     if args.list:
         list_suites(chosen)
+        if args.group:
+            for n, (_, entries) in enumerate(plan_boots(chosen, True, False)):
+                names = dict.fromkeys(owner.name for owner, _ in entries)
+                print(f"boot {n + 1}: {' '.join(names)}")
         return 0
     if not chosen and not args.demo:
         sys.exit("vmtest: no suite or test matches")
@@ -702,7 +796,7 @@ def main():
         return run_demo(*built[0])
     if args.bench:
         return run_bench(built, chosen)
-    return run_tests(built, chosen)
+    return run_tests(built, chosen, args.group)
 
 
 if __name__ == "__main__":
