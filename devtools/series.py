@@ -421,7 +421,7 @@ static void vb_account(struct virtio_balloon *vb, struct page *page, long n)
 	adjust_managed_page_count(page, n);
 }'''),
             Drop(r"^\t\t\tif \(target == READ_ONCE\(vb->oom_target\)\)$"),
-            Drop(r"WRITE_ONCE\(vb->oom_target, VB_NO_OOM_TARGET\);$"),
+            Drop(r"^\t\tif \(target != READ_ONCE\(vb->oom_target\)\)$"),
             Drop(r"^\tvb->oom_target = VB_NO_OOM_TARGET;$"),
             Drop(r'seq_printf\(f, "oom_'),
             Drop(r"^\terr = vb_register_shrinker\(vb\);$", then=1),

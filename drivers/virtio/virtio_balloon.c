@@ -619,6 +619,12 @@ static void vb_resize(struct virtio_balloon *vb)
 
 	while (!READ_ONCE(vb->stopping)) {
 		target = vb_target(vb);
+		/*
+		 * Any other target, even one the device later sets back to
+		 * the old value, is a new request: the hold is lifted.
+		 */
+		if (target != READ_ONCE(vb->oom_target))
+			WRITE_ONCE(vb->oom_target, VB_NO_OOM_TARGET);
 		delta = (long)(target / VB_UNITS_PER_PAGE) - (long)vb->nr_pages;
 		if (!delta)
 			break;
@@ -626,7 +632,6 @@ static void vb_resize(struct virtio_balloon *vb)
 			/* The guest needed these pages: wait for a new target. */
 			if (target == READ_ONCE(vb->oom_target))
 				break;
-			WRITE_ONCE(vb->oom_target, VB_NO_OOM_TARGET);
 			want = min_t(unsigned long, delta, VB_INFLATE_MAX);
 			if (vb_inflate(vb, want) < want) {
 				/* Out of memory: try later, less often. */

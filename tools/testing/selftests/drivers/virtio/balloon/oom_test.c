@@ -11,7 +11,9 @@
  *              child allocates more anonymous memory than is available: it
  *              succeeds, nobody is OOM-killed, the balloon shrank by about
  *              what was missing, the host saw it, and the balloon does not
- *              inflate back while the host's target stays the same
+ *              inflate back while the host's target stays the same; once
+ *              the host has asked for another size, the same target as
+ *              before is a new request that the balloon follows again
  *   anon-kept  the same allocation without deflate-on-oom: the balloon
  *              keeps every page (the OOM killer may take the child)
  */
@@ -192,7 +194,7 @@ int main(int argc, char **argv)
 	page_size = sysconf(_SC_PAGESIZE);
 	full = host_guest_size();
 	ksft_set_plan(!strcmp(mode, "cache") ? 5 :
-		      !strcmp(mode, "anon") ? 7 : 4);
+		      !strcmp(mode, "anon") ? 9 : 4);
 
 	ksft_test_result(!balloon_resize(full - BALLOON_MIB * BO_MIB,
 					 BO_RESIZE_TIMEOUT_MS),
@@ -205,5 +207,14 @@ int main(int argc, char **argv)
 	/* A new target: the balloon follows it again. */
 	ksft_test_result(!balloon_resize(full, BO_RESIZE_TIMEOUT_MS),
 			 "balloon back to empty\n");
+	if (!strcmp(mode, "anon")) {
+		/* The target deflate-on-OOM left behind, asked for anew. */
+		ksft_test_result(!balloon_resize(full - BALLOON_MIB * BO_MIB,
+						 BO_RESIZE_TIMEOUT_MS),
+				 "the same target again: inflated by %d MiB\n",
+				 BALLOON_MIB);
+		ksft_test_result(!balloon_resize(full, BO_RESIZE_TIMEOUT_MS),
+				 "balloon back to empty again\n");
+	}
 	ksft_finished();
 }
