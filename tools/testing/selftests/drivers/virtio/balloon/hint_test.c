@@ -8,7 +8,8 @@
  *              free memory is back to where it was
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
- *              every byte verifies on the destination
+ *              every byte verifies on the destination, and the driver
+ *              hinted during them if and only if hinting was negotiated
  *   pressure   while hinted blocks are held, a child allocates more than
  *              the memory left outside them: it succeeds, nobody is
  *              OOM-killed
@@ -224,12 +225,15 @@ static void __noreturn churn(int stop_fd, int fd)
 
 static void mode_integrity(void)
 {
-	long long bad = -1, rounds = -1;
+	long long runs0 = balloon_state("hint_runs");
+	long long pages0 = balloon_state("hint_pages");
+	int hinting = balloon_negotiated(BT_F_FREE_PAGE_HINT) == 1;
+	long long bad = -1, rounds = -1, runs;
 	char status[BT_LINE_MAX];
 	int result[2], stop[2], i, ok, wstatus;
 	pid_t pid;
 
-	ksft_set_plan(pingpong + 3);
+	ksft_set_plan(pingpong + 4);
 	if (pipe(result) || pipe(stop))
 		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
 	pid = fork();
@@ -260,6 +264,12 @@ static void mode_integrity(void)
 	ksft_test_result(bad == 0,
 			 "every byte verified: %lld wrong in %lld rounds of %d chunks\n",
 			 bad, rounds, CHECK_CHUNKS);
+	/* The migrations really were hinted, or really were not. */
+	runs = balloon_state("hint_runs") - runs0;
+	ksft_test_result(runs0 >= 0 && (hinting ? runs > 0 : runs == 0),
+			 "hinting %s: %lld runs, %lld pages hinted\n",
+			 hinting ? "on" : "off", runs,
+			 balloon_state("hint_pages") - pages0);
 }
 
 /*
