@@ -144,9 +144,10 @@
  * (vb_oom_pressure()): the page cache that is not mapped into any process
  * -- what streaming I/O fills, and what reclaim drops first -- is down to
  * VB_OOM_CACHE_WMARKS times the zones' high watermarks, and no swap space
- * is left for anonymous memory.  It then offers at most VB_PAGES_PER_REQ
- * pages at a time, so each pass of reclaim deflates a bounded amount and
- * deflating stops as soon as the guest's allocations succeed again.
+ * is left for anonymous memory; and only to direct reclaim, not kswapd.
+ * It then offers at most VB_PAGES_PER_REQ pages at a time, so each pass of
+ * reclaim deflates a bounded amount and deflating stops as soon as the
+ * guest's allocations succeed again.
  */
 #define VB_OOM_CACHE_WMARKS	4
 /* vb->oom_target when no deflate-on-OOM is pending. */
@@ -1485,12 +1486,19 @@ static bool vb_oom_pressure(void)
  * free, a 512 MiB balloon stopped 8 MiB short after a guest had streamed
  * files (debug kernel).  An inflate that runs out of memory stops by
  * itself (vb_inflate()); then the shrinker may deflate.
+ *
+ * None to kswapd either: it reclaims in the background towards the high
+ * watermarks (plus any boost), and still did so just after a 512 MiB
+ * inflate had drained the page cache, when the inflate no longer held
+ * the shrinker off: it took 8 MiB back with 250 MB free (debug kernel).
+ * Only an allocation that cannot be met, i.e. direct reclaim, deflates.
  */
 static unsigned long vb_oom_offer(struct virtio_balloon *vb)
 {
 	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ||
 	    READ_ONCE(vb->stopping) || READ_ONCE(vb->resizing) ||
-	    !READ_ONCE(vb->nr_pages) || !vb_oom_pressure())
+	    current_is_kswapd() || !READ_ONCE(vb->nr_pages) ||
+	    !vb_oom_pressure())
 		return 0;
 	return min_t(unsigned long, READ_ONCE(vb->nr_pages), VB_PAGES_PER_REQ);
 }
