@@ -56,6 +56,15 @@ static void print_compaction(const char *when)
 			       vmstat_read(compact_counters[i]));
 }
 
+/* The proactive compaction setting found, restored at exit. */
+static char proactive[32];
+
+static void restore_proactive(void)
+{
+	if (proactive[0] && write_file(PROACTIVE_SYSCTL, proactive))
+		ksft_print_msg("cannot restore proactive compaction\n");
+}
+
 static int cmp_pfn(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -136,7 +145,6 @@ int main(void)
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t *pfns, *sorted, limit;
 	size_t n, i, holes = 0;
-	char proactive[32];
 	char *mem;
 	FILE *f;
 
@@ -146,7 +154,7 @@ int main(void)
 	if (ram <= 0)
 		ksft_exit_fail_msg("no answer from the host\n");
 	if (read_file(PROACTIVE_SYSCTL, proactive, sizeof(proactive)) <= 0 ||
-	    write_file(PROACTIVE_SYSCTL, "0"))
+	    atexit(restore_proactive) || write_file(PROACTIVE_SYSCTL, "0"))
 		ksft_exit_fail_msg("cannot turn proactive compaction off\n");
 
 	fill = (meminfo_kb("MemFree") - FILL_RESERVE_KB) * 1024;
@@ -208,7 +216,5 @@ int main(void)
 			 "balloon size unchanged\n");
 	ksft_test_result(!balloon_resize(ram, BO_RESIZE_TIMEOUT_MS),
 			 "balloon deflated\n");
-	if (write_file(PROACTIVE_SYSCTL, proactive))
-		ksft_print_msg("cannot restore proactive compaction\n");
 	ksft_finished();
 }
