@@ -399,7 +399,9 @@ def parse_results(programs, test_text, console, boot_error):
             in_oom = not OOM_END_RE.search(line)
         elif current in pressure and (report is not None or
                                       ALLOC_FAIL_BEGIN_RE.search(line)):
-            report = (report or []) + [line.rstrip("\r")]
+            if report is None:
+                report = []
+            report.append(line.rstrip("\r"))
             if ALLOC_FAIL_END_RE.search(line):
                 if any(BALLOON_FRAME_RE.search(ln) for ln in report):
                     splats.setdefault(current, []).extend(report)
