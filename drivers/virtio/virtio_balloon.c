@@ -102,6 +102,16 @@
 #define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
 
 /*
+ * A run's passes, one zone modifier each: the zones up to DMA32 (on x86-64
+ * the guest's memory below 4 GiB), then every zone.  The migration thread
+ * walks guest memory upward from address 0 while the page allocator hands
+ * out the highest zone first, so without this the lowest memory, which the
+ * migration thread reaches first, would be hinted last.  Within a zone the
+ * free lists follow no address order: zones are the finest order there is.
+ */
+static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
+
+/*
  * Hinting leaves 1/64th of the guest's memory free (16 MiB of 1 GiB) so
  * that the guest's own allocations during a run do not have to reclaim.
  */
@@ -206,6 +216,7 @@ static struct dentry *vb_debugfs_root;
  * @runs_stopped: runs ended by the device (STOP, DONE or new id)
  * @hinted_blocks: blocks hinted
  * @hinted_pages: pages in them
+ * @low_pages: pages of them hinted by passes over the lower zones only
  * @full_waits: times a run waited for room on the queue
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
@@ -241,6 +252,7 @@ struct vb_hint {
 	unsigned long runs_stopped;
 	unsigned long hinted_blocks;
 	unsigned long hinted_pages;
+	unsigned long low_pages;
 	unsigned long full_waits;
 	unsigned long shrunk;
 	unsigned long released;
@@ -879,10 +891,11 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
  * What is better than hinting only blocks of the largest order: the run
  * goes down through the orders, so free memory that is fragmented is hinted
  * too, largest blocks first (most memory per buffer, so the bulk is hinted
- * while the migration thread is still behind it).  The queue is filled with
- * its interrupt off and kicked in batches; on a full queue the run waits for
- * the device (which polls the queue during a run) rather than freeing the
- * block it could not add.
+ * while the migration thread is still behind it), in the lower zones first
+ * (%vb_hint_zone_gfp).  The queue is filled with its interrupt off and
+ * kicked in batches; on a full queue the run waits for the device (which
+ * polls the queue during a run) rather than freeing the block it could not
+ * add.
  *
  * The device reports the command id only through the config space, and
  * QEMU shows STOP there while a run is under way: the id is therefore read
@@ -1058,66 +1071,183 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 	return true;
 }
 
-/* Allocate a free block of @order unless that would eat into the reserve. */
+/*
+ * Allocate a free block of @order from the zones @zone_gfp allows, unless
+ * that would eat into the reserve.
+ */
 static struct page *vb_hint_alloc(struct virtio_balloon *vb,
-				  unsigned int order)
+				  unsigned int order, gfp_t zone_gfp)
 {
 	struct page *page;
 
 	if (global_zone_page_state(NR_FREE_PAGES) <
 	    vb->hint.keep + (1UL << order))
 		return NULL;
-	page = alloc_pages(VB_HINT_GFP, order);
+	page = alloc_pages(VB_HINT_GFP | zone_gfp, order);
 	if (page)
 		set_page_private(page, order);
 	return page;
 }
 
 /*
- * Count the free blocks of each order below the largest, over all populated
- * zones: the fragments a run hints first.  Lockless reads of the free
- * areas: a plan for the run, which allocation itself keeps honest.
+ * The populated zone after @zone (%NULL: the first) with an index from
+ * @from to @to, on any online node; %NULL after the last.
  */
-static void vb_hint_count_fragments(unsigned long *count)
+static struct zone *vb_hint_next_zone(struct zone *zone,
+				      enum zone_type from, enum zone_type to)
+{
+	int nid = zone ? zone_to_nid(zone) : first_online_node;
+	int z = zone ? zone_idx(zone) + 1 : from;
+
+	for (; nid < MAX_NUMNODES; nid = next_online_node(nid), z = from) {
+		for (; z <= to; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (populated_zone(zone))
+				return zone;
+		}
+	}
+	return NULL;
+}
+
+#define vb_hint_for_each_zone(zone, from, to)			\
+	for ((zone) = vb_hint_next_zone(NULL, from, to); (zone);	\
+	     (zone) = vb_hint_next_zone(zone, from, to))
+
+/*
+ * Count the free blocks of each order below the largest, over the populated
+ * zones up to @top: the fragments a pass hints first.  Lockless reads of
+ * the free areas: a plan for the pass, which allocation itself keeps honest.
+ */
+static void vb_hint_count_fragments(unsigned long *count, enum zone_type top)
 {
 	struct free_area *area;
 	struct zone *zone;
-	int nid, z, order;
+	int order;
 
 	memset(count, 0, sizeof(*count) * VB_MAX_PAGE_ORDER);
-	for_each_online_node(nid) {
-		for (z = 0; z < MAX_NR_ZONES; z++) {
-			zone = &NODE_DATA(nid)->node_zones[z];
-			if (!populated_zone(zone))
-				continue;
-			for (order = 0; order < VB_MAX_PAGE_ORDER; order++) {
-				area = &zone->free_area[order];
-				/* Racy on purpose: zone->lock is not ours. */
-				count[order] += data_race(area->nr_free);
-			}
+	vb_hint_for_each_zone(zone, 0, top) {
+		for (order = 0; order < VB_MAX_PAGE_ORDER; order++) {
+			area = &zone->free_area[order];
+			/* Racy on purpose: zone->lock is not ours. */
+			count[order] += data_race(area->nr_free);
 		}
 	}
 }
 
-/* Queue one hinted block; false if the run must end. */
-static bool vb_hint_add_block(struct virtio_balloon *vb, struct page *page,
-			      unsigned int *batch)
+/*
+ * Free pages of the zones up to @top that an allocation allowed every zone
+ * up to @highest could take: what each zone has above its high watermark
+ * and the reserve it keeps against such allocations (lowmem_reserve).  A
+ * pass over the lower zones takes no more, so taking them first leaves
+ * them as full as the page allocator's own fallback would.
+ */
+static unsigned long vb_hint_zone_room(enum zone_type top,
+				       enum zone_type highest)
+{
+	unsigned long room = 0, keep, free;
+	struct zone *zone;
+
+	vb_hint_for_each_zone(zone, 0, top) {
+		free = zone_page_state(zone, NR_FREE_PAGES);
+		keep = high_wmark_pages(zone) + zone->lowmem_reserve[highest];
+		if (free > keep)
+			room += free - keep;
+	}
+	return room;
+}
+
+/*
+ * Queue one hinted block for the run of @id, waiting for room on a full
+ * queue.  False if the run must end; the block is then still the caller's.
+ */
+static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
+			      struct page *page, unsigned int *batch)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
 	struct scatterlist sg;
 
+	if (vq->num_free < 2) {
+		virtqueue_kick(vq);
+		*batch = 0;
+		if (!vb_hint_make_room(vb, id, 2, false))
+			return false;
+	}
 	sg_init_table(&sg, 1);
 	sg_set_page(&sg, page, PAGE_SIZE << page_private(page), 0);
-	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL)) {
-		vb_hint_free_block(page);
+	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL))
 		return false;
-	}
 	vb->hint.in_flight++;
 	if (++*batch == VB_HINT_KICK_BATCH) {
 		virtqueue_kick(vq);
 		*batch = 0;
 		vb_hint_reap(vb);
 		cond_resched();
+	}
+	return true;
+}
+
+/**
+ * struct vb_hint_progress - a run so far
+ * @shrunk: the shrinker's count of given-back pages when the run started
+ * @pages: pages hinted
+ * @blocks: blocks hinted
+ * @batch: buffers added since the last kick
+ */
+struct vb_hint_progress {
+	unsigned long shrunk;
+	unsigned long pages;
+	unsigned long blocks;
+	unsigned int batch;
+};
+
+/**
+ * vb_hint_pass() - hint free blocks from some zones, for vb_hint_run()
+ * @vb: the balloon
+ * @id: the run's command id
+ * @zone_gfp: zone modifier of the pass (0: every zone)
+ * @budget: pages the pass may hint
+ * @run: the run so far, updated
+ *
+ * Return: false if the run must end.
+ */
+static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
+			 unsigned long budget, struct vb_hint_progress *run)
+{
+	unsigned long fragments[VB_MAX_PAGE_ORDER];
+	unsigned long start = run->pages;
+	/* Fragments from the largest down, then every order from the top. */
+	int order = VB_MAX_PAGE_ORDER - 1;
+	bool sweep = false;
+	struct page *page;
+
+	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
+	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
+		if (vb_hint_run_ended(vb, id) ||
+		    READ_ONCE(vb->hint.shrunk) != run->shrunk)
+			return false;
+		if (!sweep && !fragments[order]) {
+			if (order-- == VB_HINT_FRAG_MIN_ORDER) {
+				sweep = true;
+				order = VB_MAX_PAGE_ORDER;
+			}
+			continue;
+		}
+		page = vb_hint_alloc(vb, order, zone_gfp);
+		if (!page) {
+			if (sweep)
+				order--;
+			else
+				fragments[order] = 0;
+			continue;
+		}
+		if (!sweep)
+			fragments[order]--;
+		if (!vb_hint_add_block(vb, id, page, &run->batch)) {
+			vb_hint_free_block(page);
+			return false;
+		}
+		run->blocks++;
+		run->pages += 1UL << order;
 	}
 	return true;
 }
@@ -1133,13 +1263,15 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, struct page *page,
  * A run races the migration: the device sends every page it was not told
  * about before it gets there, and every hinted byte costs the guest a
  * write (the page allocator initialises allocations, init_on_alloc being
- * the distributions' default).  So the run takes first the fragments that
- * were free when it started, largest first, down to %VB_HINT_FRAG_MIN_ORDER:
- * memory freed recently, likely holding data the device would otherwise
- * send, and the memory the in-tree driver never hints.  Blocks of the
- * largest order come later: much of that is memory free since boot, still
- * zero, which the device sends cheaply anyway.  A second sweep, largest
- * order first, then takes whatever is left, down to single pages.
+ * the distributions' default).  So the run goes through the zones from the
+ * lowest (%vb_hint_zone_gfp), and in each pass takes first the fragments
+ * that were free when the pass started, largest first, down to
+ * %VB_HINT_FRAG_MIN_ORDER: memory freed recently, likely holding data the
+ * device would otherwise send, and the memory the in-tree driver never
+ * hints.  Blocks of the largest order come later: much of that is memory
+ * free since boot, still zero, which the device sends cheaply anyway.  A
+ * second sweep, largest order first, then takes whatever is left, down to
+ * single pages.
  *
  * A run hints at most the memory that was free (above the reserve) when it
  * started, and stops as soon as the shrinker has had to give hinted blocks
@@ -1150,16 +1282,15 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, struct page *page,
 static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	unsigned long fragments[VB_MAX_PAGE_ORDER];
+	enum zone_type highest = gfp_zone(VB_HINT_GFP), top;
+	struct vb_hint_progress run = {
+		.shrunk = READ_ONCE(vb->hint.shrunk),
+	};
 	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
-	unsigned long pages = 0, blocks = 0, budget, free;
-	unsigned long shrunk = READ_ONCE(vb->hint.shrunk);
-	/* Fragments from the largest down, then every order from the top. */
-	int order = VB_MAX_PAGE_ORDER - 1;
-	bool sweep = false;
-	unsigned int batch = 0;
-	struct page *page;
+	unsigned long budget, free, room, before;
+	bool done = false;
+	unsigned int i;
 
 	vb->hint.runs++;
 
@@ -1174,40 +1305,21 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	vb->hint.cmd_started = id;
 	vb->hint.start_busy = true;
 
-	vb_hint_count_fragments(fragments);
 	free = global_zone_page_state(NR_FREE_PAGES);
 	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
-	while (order >= VB_HINT_MIN_ORDER && pages < budget) {
-		if (vb_hint_run_ended(vb, id) ||
-		    READ_ONCE(vb->hint.shrunk) != shrunk)
-			break;
-		if (!sweep && !fragments[order]) {
-			if (order-- == VB_HINT_FRAG_MIN_ORDER) {
-				sweep = true;
-				order = VB_MAX_PAGE_ORDER;
-			}
-			continue;
-		}
-		if (vq->num_free < 2) {
-			virtqueue_kick(vq);
-			batch = 0;
-			if (!vb_hint_make_room(vb, id, 2, false))
-				break;
-		}
-		page = vb_hint_alloc(vb, order);
-		if (!page) {
-			if (sweep)
-				order--;
-			else
-				fragments[order] = 0;
-			continue;
-		}
-		if (!sweep)
-			fragments[order]--;
-		if (!vb_hint_add_block(vb, page, &batch))
-			break;
-		blocks++;
-		pages += 1UL << order;
+	for (i = 0; i < ARRAY_SIZE(vb_hint_zone_gfp) && !done; i++) {
+		top = gfp_zone(VB_HINT_GFP | vb_hint_zone_gfp[i]);
+		/* A pass that reaches every populated zone is the last. */
+		done = top >= highest ||
+		       !vb_hint_next_zone(NULL, top + 1, highest);
+		room = budget > run.pages ? budget - run.pages : 0;
+		if (!done)
+			room = min(room, vb_hint_zone_room(top, highest));
+		before = run.pages;
+		if (!vb_hint_pass(vb, id, vb_hint_zone_gfp[i], room, &run))
+			done = true;	/* the run must end */
+		if (top < highest)
+			vb->hint.low_pages += run.pages - before;
 	}
 
 	if (vb_hint_run_ended(vb, id))
@@ -1217,9 +1329,9 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		vb->hint.stop_busy = true;
 	virtqueue_kick(vq);
 out:
-	vb->hint.hinted_blocks += blocks;
-	vb->hint.hinted_pages += pages;
-	vb->hint.last_pages = pages;
+	vb->hint.hinted_blocks += run.blocks;
+	vb->hint.hinted_pages += run.pages;
+	vb->hint.last_pages = run.pages;
 	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
 	vb->hint.total_ns += vb->hint.last_ns;
@@ -1415,6 +1527,7 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_runs_stopped: %lu\n", h->runs_stopped);
 	seq_printf(f, "hint_blocks: %lu\n", h->hinted_blocks);
 	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
+	seq_printf(f, "hint_low_pages: %lu\n", h->low_pages);
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);

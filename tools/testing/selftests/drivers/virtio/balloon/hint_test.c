@@ -5,7 +5,9 @@
  * Usage: hint_test <mode> [module path] [migrate options...]
  *   basic      one migration: a run started, blocks were hinted, the run
  *              ended, everything was given back on DONE, and the guest's
- *              free memory is back to where it was
+ *              free memory is back to where it was; runs took the zones
+ *              below 4 GiB first (all of it on a guest without memory
+ *              above them)
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
  *              every byte verifies on the destination, and the driver
@@ -51,6 +53,8 @@
 #define CHECK_CHUNK		(1024 * 1024)
 /* Free memory after DONE is back to within this of where it was, in KiB. */
 #define FREE_SLACK_KB		(48 * 1024)
+/* Where the guest's zones are listed, with their pages. */
+#define ZONEINFO		"/proc/zoneinfo"
 /* How long a child waits for hinted blocks to be held. */
 #define HELD_TIMEOUT_MS		60000
 #define POLL_MS			50
@@ -97,6 +101,35 @@ static int migrate_completed(const char *extra)
  * of hinted blocks held, and read MemFree while they stay held, so that
  * it leaves them out; 0 on success, with both in bytes.
  */
+/*
+ * Pages the guest has in zones above DMA32 (ZONE_NORMAL and up), from
+ * /proc/zoneinfo; -1 if it cannot be read.
+ */
+static long long high_zone_pages(void)
+{
+	static const char * const high[] = { "Normal", "Movable" };
+	char line[BT_LINE_MAX], zone[32];
+	long long managed, total = 0;
+	bool in_high = false;
+	FILE *f = fopen(ZONEINFO, "r");
+	size_t i;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %*d, zone %31s", zone) == 1) {
+			in_high = false;
+			for (i = 0; i < ARRAY_SIZE(high); i++)
+				in_high |= !strcmp(zone, high[i]);
+		} else if (in_high &&
+			   sscanf(line, " managed %lld", &managed) == 1) {
+			total += managed;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
 static int wait_held(long long min_bytes, long long *held, long long *free)
 {
 	long long page = balloon_state("page_size");
@@ -116,13 +149,15 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 
 static void mode_basic(void)
 {
-	long long free0, free1, runs0, pages0, released0, held;
+	long long free0, free1, runs0, pages0, released0, held, low0, low, all;
+	long long high = high_zone_pages();
 	unsigned int waited;
 
-	ksft_set_plan(7);
+	ksft_set_plan(8);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
+	low0 = balloon_state("hint_low_pages");
 	released0 = balloon_state("hint_released_pages");
 
 	ksft_test_result(migrate_completed(""), "migration completed\n");
@@ -134,6 +169,16 @@ static void mode_basic(void)
 			 balloon_state("hint_pages") - pages0,
 			 balloon_state("hint_last_pages"),
 			 balloon_state("hint_last_us"));
+	low = balloon_state("hint_low_pages") - low0;
+	all = balloon_state("hint_pages") - pages0;
+	/*
+	 * The page allocator hands out the highest zone first: a run that
+	 * the device stops before it has taken all memory above 4 GiB has
+	 * some below it only if it went there first.
+	 */
+	ksft_test_result(high > 0 ? low > 0 : low == all,
+			 "from the zones below 4 GiB first: %lld of %lld pages (%lld pages above them)\n",
+			 low, all, high);
 	/* DONE reaches the destination guest with the device state. */
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
 		held = balloon_state("hint_held_pages") +

@@ -172,6 +172,8 @@ MIGRATE_TIMEOUT = 300
 RESIZE_TIMEOUT = 300
 # Hinting programs: a few migrations of a 1 GiB guest each.
 HINT_TIMEOUT = 180
+# A guest with memory above 4 GiB (x86-64: ZONE_NORMAL besides ZONE_DMA32).
+HINT_ZONES_MB = 5120
 # The page-cache test's disk: larger than the guest, so reads do not all hit
 # the cache.
 OOM_DISK_MB = 1536
@@ -186,11 +188,11 @@ def _features_suite(name, cmdline="", **props):
     return Suite(name, [FEATURES], balloon=props, cmdline=cmdline)
 
 
-def _hint_suite(name, mode, args=()):
+def _hint_suite(name, mode, args=(), memory_mb=Suite.memory_mb):
     """One boot running hint_test @mode with free-page-hint=on."""
     return Suite(name, [Program(mode, "hint_test", [mode, *args],
                                 HINT_TIMEOUT)],
-                 balloon={"free-page-hint": "on"})
+                 balloon={"free-page-hint": "on"}, memory_mb=memory_mb)
 
 
 # Stress and faults (stress_test.c, and hint_test's integrity churn across
@@ -325,6 +327,8 @@ SUITES = [
         Program("postcopy", "hint_test", ["postcopy"], MIGRATE_TIMEOUT),
     ], balloon={"free-page-hint": "on"}),
     _hint_suite("hint-basic", "basic"),
+    # Memory above 4 GiB: runs take the zones below it first.
+    _hint_suite("hint-zones", "basic", memory_mb=HINT_ZONES_MB),
     _hint_suite("hint-pressure", "pressure"),
     _hint_suite("hint-unbind", "unbind"),
     _hint_suite("hint-unload", "unload", ["{module}"]),
