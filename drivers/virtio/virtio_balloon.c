@@ -217,6 +217,7 @@ static struct dentry *vb_debugfs_root;
  * @hinted_blocks: blocks hinted
  * @hinted_pages: pages in them
  * @low_pages: pages of them hinted by passes over the lower zones only
+ * @again_pages: held pages hinted again by later runs (vb_hint_again())
  * @full_waits: times a run waited for room on the queue
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
@@ -253,6 +254,7 @@ struct vb_hint {
 	unsigned long hinted_blocks;
 	unsigned long hinted_pages;
 	unsigned long low_pages;
+	unsigned long again_pages;
 	unsigned long full_waits;
 	unsigned long shrunk;
 	unsigned long released;
@@ -884,9 +886,9 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
  * they are not sent in that round; whatever the guest writes later is
  * dirtied again and sent in a later round, which makes it safe to give a
  * block back to the guest at any time (the spec allows it even before the
- * device used the buffer).  Blocks stay with the driver until DONE, so the
- * next round's run hints only memory that became free since: the shrinker
- * hands them back earlier if the guest needs memory.
+ * device used the buffer).  Blocks stay with the driver until DONE (the
+ * shrinker hands them back earlier if the guest needs memory); each later
+ * round's run hints them again first, then memory that became free since.
  *
  * What is better than hinting only blocks of the largest order: the run
  * goes down through the orders, so free memory that is fragmented is hinted
@@ -1253,6 +1255,53 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 }
 
 /**
+ * vb_hint_again() - hint the blocks held from earlier runs again
+ * @vb: the balloon
+ * @id: the run's command id
+ * @run: the run so far, updated
+ *
+ * The device sends in each round every page the guest wrote since the
+ * round before, and the page allocator wrote every block it handed to an
+ * earlier run (init_on_alloc): without this, each round after the first
+ * would send them all again, as zero pages.  Held blocks are free memory
+ * already, so hinting them again costs a queue entry each, no allocation
+ * and no write.  Takes as many pages from the head of @blocks as it held
+ * when it began; the device returns them to its tail.
+ *
+ * Return: false if the run must end.
+ */
+static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
+			  struct vb_hint_progress *run)
+{
+	unsigned long todo, pages;
+	struct page *page;
+
+	todo = READ_ONCE(vb->hint.held_pages);
+	while (todo) {
+		if (vb_hint_run_ended(vb, id))
+			return false;
+		spin_lock(&vb->hint.lock);
+		page = list_first_entry_or_null(&vb->hint.blocks, struct page,
+						lru);
+		if (page) {
+			list_del(&page->lru);
+			vb->hint.held_pages -= 1UL << page_private(page);
+		}
+		spin_unlock(&vb->hint.lock);
+		if (!page)
+			break;
+		pages = 1UL << page_private(page);
+		if (!vb_hint_add_block(vb, id, page, &run->batch)) {
+			vb_hint_keep(vb, page);
+			return false;
+		}
+		vb->hint.again_pages += pages;
+		todo -= min(todo, pages);
+	}
+	return true;
+}
+
+/**
  * vb_hint_run() - hint free memory for command @id
  * @vb: the balloon
  * @id: the command id the device set
@@ -1263,8 +1312,10 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
  * A run races the migration: the device sends every page it was not told
  * about before it gets there, and every hinted byte costs the guest a
  * write (the page allocator initialises allocations, init_on_alloc being
- * the distributions' default).  So the run goes through the zones from the
- * lowest (%vb_hint_zone_gfp), and in each pass takes first the fragments
+ * the distributions' default).  So the run first hints again the blocks it
+ * holds from the migration's earlier runs (vb_hint_again()), which costs no
+ * write; then it goes through the zones from the lowest
+ * (%vb_hint_zone_gfp), and in each pass takes first the fragments
  * that were free when the pass started, largest first, down to
  * %VB_HINT_FRAG_MIN_ORDER: memory freed recently, likely holding data the
  * device would otherwise send, and the memory the in-tree driver never
@@ -1305,6 +1356,8 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	vb->hint.cmd_started = id;
 	vb->hint.start_busy = true;
 
+	if (!vb_hint_again(vb, id, &run))
+		done = true;
 	free = global_zone_page_state(NR_FREE_PAGES);
 	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
 	for (i = 0; i < ARRAY_SIZE(vb_hint_zone_gfp) && !done; i++) {
@@ -1402,10 +1455,19 @@ static void vb_hint_work(struct work_struct *work)
 	vb_hint_read_cmd(vb);
 	cmd = READ_ONCE(vb->hint.cmd_received);
 	vb_hint_reap(vb);
-	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
+	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE) {
 		vb_hint_release(vb, ULONG_MAX, &vb->hint.released);
-	else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP && cmd != vb->hint.cmd_started)
+		/*
+		 * A device that ended the run before it reached the run's
+		 * last buffers (QEMU stops reading the queue at its own STOP)
+		 * returns them, unread, once notified after DONE.
+		 */
+		if (vb->hint.in_flight)
+			virtqueue_kick(vq);
+	} else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP &&
+		   cmd != vb->hint.cmd_started) {
 		vb_hint_run(vb, cmd);
+	}
 
 	/* Buffers still on the queue: look again, less often while none move. */
 	if (!vb_hint_busy(vb) || virtqueue_is_broken(vq))
@@ -1528,6 +1590,7 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_blocks: %lu\n", h->hinted_blocks);
 	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
 	seq_printf(f, "hint_low_pages: %lu\n", h->low_pages);
+	seq_printf(f, "hint_again_pages: %lu\n", h->again_pages);
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);

@@ -7,7 +7,8 @@
  *              ended, everything was given back on DONE, and the guest's
  *              free memory is back to where it was; runs took the zones
  *              below 4 GiB first (all of it on a guest without memory
- *              above them)
+ *              above them); runs after the first hinted the held blocks
+ *              again
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
  *              every byte verifies on the destination, and the driver
@@ -150,14 +151,16 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 static void mode_basic(void)
 {
 	long long free0, free1, runs0, pages0, released0, held, low0, low, all;
+	long long again0, runs;
 	long long high = high_zone_pages();
 	unsigned int waited;
 
-	ksft_set_plan(8);
+	ksft_set_plan(9);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
 	low0 = balloon_state("hint_low_pages");
+	again0 = balloon_state("hint_again_pages");
 	released0 = balloon_state("hint_released_pages");
 
 	ksft_test_result(migrate_completed(""), "migration completed\n");
@@ -179,6 +182,13 @@ static void mode_basic(void)
 	ksft_test_result(high > 0 ? low > 0 : low == all,
 			 "from the zones below 4 GiB first: %lld of %lld pages (%lld pages above them)\n",
 			 low, all, high);
+	runs = balloon_state("hint_runs") - runs0;
+	if (runs > 1)
+		ksft_test_result(balloon_state("hint_again_pages") > again0,
+				 "later runs hinted held blocks again: %lld pages in %lld runs\n",
+				 balloon_state("hint_again_pages") - again0, runs);
+	else
+		ksft_test_result_skip("one run: no held blocks to hint again\n");
 	/* DONE reaches the destination guest with the device state. */
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
 		held = balloon_state("hint_held_pages") +
