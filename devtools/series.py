@@ -155,12 +155,14 @@ def chunk_names(lines):
     top = []
     depth = 0
     in_comment = False
+    in_macro = False
     for line in lines:
         m = re.match(r"#\s*define\s+(\w+)", line)
         if m:
             names.add(m.group(1))
-        if line.startswith("#"):
-            # A macro's continuation lines end with a backslash.
+        if line.startswith("#") or in_macro:
+            # A directive goes on while its lines end with a backslash.
+            in_macro = line.rstrip().endswith("\\")
             continue
         code, in_comment = _code(line, in_comment)
         for ch in code:
