@@ -91,14 +91,6 @@
  * does not turn movable pageblocks into unmovable ones while it holds them.
  */
 #define VB_HINT_MIN_ORDER	0
-
-/*
- * Fragments taken first go down to this order (64 KiB): every block costs a
- * queue entry and a lookup on the host however small it is, so a flood of
- * single pages would hold up the larger blocks behind it.  Smaller
- * fragments are still hinted, in the final sweep.
- */
-#define VB_HINT_FRAG_MIN_ORDER	4
 #define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
 
 /*
@@ -1228,7 +1220,7 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 		    READ_ONCE(vb->hint.shrunk) != run->shrunk)
 			return false;
 		if (!sweep && !fragments[order]) {
-			if (order-- == VB_HINT_FRAG_MIN_ORDER) {
+			if (order-- == VB_HINT_MIN_ORDER) {
 				sweep = true;
 				order = VB_MAX_PAGE_ORDER;
 			}
@@ -1316,13 +1308,13 @@ static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
  * holds from the migration's earlier runs (vb_hint_again()), which costs no
  * write; then it goes through the zones from the lowest
  * (%vb_hint_zone_gfp), and in each pass takes first the fragments
- * that were free when the pass started, largest first, down to
- * %VB_HINT_FRAG_MIN_ORDER: memory freed recently, likely holding data the
- * device would otherwise send, and the memory the in-tree driver never
- * hints.  Blocks of the largest order come later: much of that is memory
- * free since boot, still zero, which the device sends cheaply anyway.  A
- * second sweep, largest order first, then takes whatever is left, down to
- * single pages.
+ * that were free when the pass started, largest first, down to single
+ * pages: memory freed recently, likely holding data the device would
+ * otherwise send, and the memory the in-tree driver never hints.  Blocks of
+ * the largest order come later: much of that is memory free since boot,
+ * still zero, which the device sends cheaply anyway, and slow to write the
+ * first time (the host backs it only then).  A second sweep, largest order
+ * first, then takes whatever is left.
  *
  * A run hints at most the memory that was free (above the reserve) when it
  * started, and stops as soon as the shrinker has had to give hinted blocks
