@@ -109,6 +109,14 @@ static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
  */
 #define VB_HINT_KEEP_SHIFT	6
 
+/*
+ * At most 1/32nd of the guest's memory is on the free page queue at a time:
+ * the shrinker cannot take blocks back from the queue, and QEMU stops
+ * reading it at its own STOP, returning what is left only when it reads it
+ * again (at the next run's start id, or after DONE when notified).
+ */
+#define VB_HINT_FLIGHT_SHIFT	5
+
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
 
@@ -197,6 +205,8 @@ static struct dentry *vb_debugfs_root;
  * @start_busy: the device has not returned @start_id yet (worker only)
  * @stop_busy: the device has not returned @stop_id yet (worker only)
  * @in_flight: blocks on the queue, not yet returned (worker only)
+ * @in_flight_pages: pages in them (worker only)
+ * @flight_max: pages allowed on the queue (%VB_HINT_FLIGHT_SHIFT)
  * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
  * @keep: free pages a run leaves to the guest (%VB_HINT_KEEP_SHIFT)
@@ -234,6 +244,8 @@ struct vb_hint {
 	bool start_busy;
 	bool stop_busy;
 	unsigned int in_flight;
+	unsigned long in_flight_pages;
+	unsigned long flight_max;
 	unsigned long poll_delay;
 	wait_queue_head_t wait;
 	unsigned long keep;
@@ -965,6 +977,7 @@ static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 static void vb_hint_reap(struct virtio_balloon *vb)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	struct page *page;
 	unsigned int len;
 	void *token;
 
@@ -975,7 +988,9 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 			vb->hint.stop_busy = false;
 		} else {
 			vb->hint.in_flight--;
-			vb_hint_keep(vb, token);
+			page = token;
+			vb->hint.in_flight_pages -= 1UL << page_private(page);
+			vb_hint_keep(vb, page);
 		}
 	}
 }
@@ -1043,7 +1058,8 @@ static int vb_hint_add_cmd(struct virtio_balloon *vb, __virtio32 *buf, u32 id)
  * @id: the current run's id
  * @slots: free entries wanted (one is always kept for the STOP buffer)
  * @start_id: also wait until the device returned the start id buffer, so
- *	that it can carry a new id
+ *	that it can carry a new id; if false (a block is to be added), wait
+ *	instead until fewer than @flight_max pages are on the queue
  *
  * Return: true once there is room; false if the run must end (the device
  * changed the command, teardown began, or the device stopped answering).
@@ -1054,7 +1070,9 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
 
 	vb_hint_reap(vb);
-	while (vq->num_free < slots || (start_id && vb->hint.start_busy)) {
+	while (vq->num_free < slots ||
+	       (start_id ? vb->hint.start_busy :
+			   vb->hint.in_flight_pages >= vb->hint.flight_max)) {
 		if (vb_hint_run_ended(vb, id) || virtqueue_is_broken(vq))
 			return false;
 		vb->hint.full_waits++;
@@ -1160,7 +1178,8 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
 	struct scatterlist sg;
 
-	if (vq->num_free < 2) {
+	if (vq->num_free < 2 ||
+	    vb->hint.in_flight_pages >= vb->hint.flight_max) {
 		virtqueue_kick(vq);
 		*batch = 0;
 		if (!vb_hint_make_room(vb, id, 2, false))
@@ -1171,6 +1190,7 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
 	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL))
 		return false;
 	vb->hint.in_flight++;
+	vb->hint.in_flight_pages += 1UL << page_private(page);
 	if (++*batch == VB_HINT_KICK_BATCH) {
 		virtqueue_kick(vq);
 		*batch = 0;
@@ -1488,6 +1508,7 @@ static int vb_hint_init(struct virtio_balloon *vb)
 	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.keep = totalram_pages() >> VB_HINT_KEEP_SHIFT;
+	vb->hint.flight_max = totalram_pages() >> VB_HINT_FLIGHT_SHIFT;
 	if (!vb->vqs[VB_VQ_HINT])
 		return 0;
 	vb->hint.wq = alloc_ordered_workqueue("virtio_balloon_hint/%s",
@@ -1529,6 +1550,7 @@ static void vb_hint_reset(struct virtio_balloon *vb)
 			vb->hint.released += vb_hint_free_block(buf);
 	}
 	vb->hint.in_flight = 0;
+	vb->hint.in_flight_pages = 0;
 	vb->hint.start_busy = false;
 	vb->hint.stop_busy = false;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
