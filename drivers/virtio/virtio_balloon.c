@@ -1472,10 +1472,12 @@ static void vb_hint_work(struct work_struct *work)
 		/*
 		 * A device that ended the run before it reached the run's
 		 * last buffers (QEMU stops reading the queue at its own STOP)
-		 * returns them, unread, once notified after DONE.
+		 * returns them, unread, once notified after DONE.  Notify even
+		 * if the ring says the device needs no notification: QEMU can
+		 * leave that flag set when its polling loop ends at STOP.
 		 */
 		if (vb->hint.in_flight)
-			virtqueue_kick(vq);
+			virtqueue_notify(vq);
 	} else if (cmd != VIRTIO_BALLOON_CMD_ID_STOP &&
 		   cmd != vb->hint.cmd_started) {
 		vb_hint_run(vb, cmd);
