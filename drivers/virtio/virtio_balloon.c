@@ -220,6 +220,7 @@ static struct dentry *vb_debugfs_root;
  * @hinted_pages: pages in them
  * @low_pages: pages of them hinted by passes over the lower zones only
  * @again_pages: held pages hinted again by later runs (vb_hint_again())
+ * @pcp_pages: pages hinted from the per-CPU free lists (vb_hint_pcp())
  * @full_waits: times a run waited for room on the queue
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
@@ -259,6 +260,7 @@ struct vb_hint {
 	unsigned long hinted_pages;
 	unsigned long low_pages;
 	unsigned long again_pages;
+	unsigned long pcp_pages;
 	unsigned long full_waits;
 	unsigned long shrunk;
 	unsigned long released;
@@ -1204,36 +1206,156 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  * struct vb_hint_progress - a run so far
  * @shrunk: the shrinker's count of given-back pages when the run started
  * @pages: pages hinted
+ * @pcp_pages: pages of them taken from the per-CPU free lists, which the
+ *	zones' free page counts (and so the run's budget) leave out
  * @blocks: blocks hinted
  * @batch: buffers added since the last kick
  */
 struct vb_hint_progress {
 	unsigned long shrunk;
 	unsigned long pages;
+	unsigned long pcp_pages;
 	unsigned long blocks;
 	unsigned int batch;
 };
+
+/**
+ * struct vb_hint_pcp - the per-CPU list step of a pass, for vb_hint_pcp_cpu()
+ * @vb: the balloon
+ * @id: the run's command id
+ * @cpu: the CPU whose lists are taken
+ * @first: lowest zone of the pass (the zones below were taken before)
+ * @zone_gfp: zone modifier of the pass
+ * @run: the run so far, updated
+ */
+struct vb_hint_pcp {
+	struct virtio_balloon *vb;
+	u32 id;
+	int cpu;
+	enum zone_type first;
+	gfp_t zone_gfp;
+	struct vb_hint_progress *run;
+};
+
+/* Pages on @cpu's free lists of the zones from @first to @top. */
+static unsigned long vb_hint_pcp_count(int cpu, enum zone_type first,
+				       enum zone_type top)
+{
+	struct per_cpu_pages *pcp;
+	unsigned long count = 0;
+	struct zone *zone;
+
+	vb_hint_for_each_zone(zone, first, top) {
+		pcp = per_cpu_ptr(zone->per_cpu_pageset, cpu);
+		/* Racy on purpose: a plan, as in vb_hint_count_fragments(). */
+		count += data_race(pcp->count);
+	}
+	return count;
+}
+
+/*
+ * Runs on @arg's CPU: allocate single pages, which come from this CPU's
+ * free list first, as many as its lists held.  Lists of other orders and
+ * migrate types count too, so a few pages may come from the free areas
+ * instead; they are free memory all the same.  Returns 0 if the run must
+ * end.
+ */
+static long vb_hint_pcp_cpu(void *arg)
+{
+	struct vb_hint_pcp *p = arg;
+	struct vb_hint_progress *run = p->run;
+	enum zone_type top = gfp_zone(VB_HINT_GFP | p->zone_gfp);
+	unsigned long todo = vb_hint_pcp_count(p->cpu, p->first, top);
+	struct page *page;
+
+	for (; todo; todo--) {
+		if (vb_hint_run_ended(p->vb, p->id))
+			return 0;
+		page = vb_hint_alloc(p->vb, 0, p->zone_gfp);
+		if (!page)
+			break;
+		if (!vb_hint_add_block(p->vb, p->id, page, &run->batch)) {
+			vb_hint_free_block(page);
+			return 0;
+		}
+		run->blocks++;
+		run->pages++;
+		run->pcp_pages++;
+		p->vb->hint.pcp_pages++;
+	}
+	return 1;
+}
+
+/**
+ * vb_hint_pcp() - hint the pages on the per-CPU free lists
+ * @vb: the balloon
+ * @id: the run's command id
+ * @zone_gfp: zone modifier of the pass
+ * @first: lowest zone of the pass
+ * @run: the run so far, updated
+ *
+ * Freed single pages go to a per-CPU list before the zone's free areas,
+ * and since Linux 6.7 those lists grow during a burst of frees up to an
+ * eighth of the zone, shrinking back only over seconds: right after a
+ * program freed its memory, 100 MiB of a 2 GiB guest was on them.  They
+ * are the memory freed last, the likeliest to hold data the device would
+ * send, and neither the free areas nor %NR_FREE_PAGES count them.  A
+ * single-page allocation takes from the current CPU's list first, so each
+ * CPU's lists are taken on that CPU (work_on_cpu_safe(), which keeps the
+ * CPU online meanwhile).  The worker waits for each, so vb_hint_pcp_cpu()
+ * acts for the worker on the state only the worker touches.
+ *
+ * Return: false if the run must end.
+ */
+static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
+			enum zone_type first, struct vb_hint_progress *run)
+{
+	struct vb_hint_pcp p = {
+		.vb = vb,
+		.id = id,
+		.first = first,
+		.zone_gfp = zone_gfp,
+		.run = run,
+	};
+	enum zone_type top = gfp_zone(VB_HINT_GFP | zone_gfp);
+	int cpu;
+
+	for_each_online_cpu(cpu) {
+		if (!vb_hint_pcp_count(cpu, first, top))
+			continue;
+		p.cpu = cpu;
+		/* -ENODEV if @cpu went offline: its lists were emptied. */
+		if (!work_on_cpu_safe(cpu, vb_hint_pcp_cpu, &p))
+			return false;
+	}
+	return true;
+}
 
 /**
  * vb_hint_pass() - hint free blocks from some zones, for vb_hint_run()
  * @vb: the balloon
  * @id: the run's command id
  * @zone_gfp: zone modifier of the pass (0: every zone)
- * @budget: pages the pass may hint
+ * @first: lowest zone of the pass (the zones below were taken before)
+ * @budget: pages the pass may take from the free areas
  * @run: the run so far, updated
  *
  * Return: false if the run must end.
  */
 static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
-			 unsigned long budget, struct vb_hint_progress *run)
+			 enum zone_type first, unsigned long budget,
+			 struct vb_hint_progress *run)
 {
 	unsigned long fragments[VB_MAX_PAGE_ORDER];
-	unsigned long start = run->pages;
+	unsigned long start;
 	/* Fragments from the largest down, then every order from the top. */
 	int order = VB_MAX_PAGE_ORDER - 1;
 	bool sweep = false;
 	struct page *page;
 
+	if (!vb_hint_pcp(vb, id, zone_gfp, first, run))
+		return false;
+	start = run->pages;
 	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
 	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
 		if (vb_hint_run_ended(vb, id) ||
@@ -1327,10 +1449,11 @@ static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
  * the distributions' default).  So the run first hints again the blocks it
  * holds from the migration's earlier runs (vb_hint_again()), which costs no
  * write; then it goes through the zones from the lowest
- * (%vb_hint_zone_gfp), and in each pass takes first the fragments
- * that were free when the pass started, largest first, down to single
- * pages: memory freed recently, likely holding data the device would
- * otherwise send, and the memory the in-tree driver never hints.  Blocks of
+ * (%vb_hint_zone_gfp), and in each pass takes first the pages on the
+ * per-CPU free lists (vb_hint_pcp()), then the fragments that were free
+ * when the pass started, largest first, down to single pages: memory freed
+ * recently, likely holding data the device would otherwise send, and the
+ * memory the in-tree driver never hints.  Blocks of
  * the largest order come later: much of that is memory free since boot,
  * still zero, which the device sends cheaply anyway, and slow to write the
  * first time (the host backs it only then).  A second sweep, largest order
@@ -1351,7 +1474,8 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	};
 	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
-	unsigned long budget, free, room, before;
+	unsigned long budget, free, room, before, taken;
+	enum zone_type first = 0;
 	bool done = false;
 	unsigned int i;
 
@@ -1377,14 +1501,17 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		/* A pass that reaches every populated zone is the last. */
 		done = top >= highest ||
 		       !vb_hint_next_zone(NULL, top + 1, highest);
-		room = budget > run.pages ? budget - run.pages : 0;
+		taken = run.pages - run.pcp_pages;
+		room = budget > taken ? budget - taken : 0;
 		if (!done)
 			room = min(room, vb_hint_zone_room(top, highest));
 		before = run.pages;
-		if (!vb_hint_pass(vb, id, vb_hint_zone_gfp[i], room, &run))
+		if (!vb_hint_pass(vb, id, vb_hint_zone_gfp[i], first, room,
+				  &run))
 			done = true;	/* the run must end */
 		if (top < highest)
 			vb->hint.low_pages += run.pages - before;
+		first = top + 1;
 	}
 
 	if (vb_hint_run_ended(vb, id))
@@ -1607,6 +1734,7 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
 	seq_printf(f, "hint_low_pages: %lu\n", h->low_pages);
 	seq_printf(f, "hint_again_pages: %lu\n", h->again_pages);
+	seq_printf(f, "hint_pcp_pages: %lu\n", h->pcp_pages);
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);

@@ -8,7 +8,8 @@
  *              free memory is back to where it was; runs took the zones
  *              below 4 GiB first (all of it on a guest without memory
  *              above them); runs after the first hinted the held blocks
- *              again
+ *              again; a run took the pages a burst of frees just before
+ *              left on the per-CPU free lists
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
  *              every byte verifies on the destination, and the driver
@@ -71,6 +72,8 @@
  */
 #define PRESSURE_BANDWIDTH	"max-bandwidth=8388608"
 #define MIGRATE_OPTS_MAX	1024
+/* Basic: memory written and freed just before migrating (MiB). */
+#define BURST_MIB		32
 
 static char opts[MIGRATE_OPTS_MAX];
 static const char *module_path;
@@ -148,20 +151,42 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 	return -1;
 }
 
+/*
+ * Write and free BURST_MIB of memory: the freed pages go to this CPU's
+ * per-CPU free list first.
+ */
+static void free_burst(void)
+{
+	size_t len = (size_t)BURST_MIB * BO_MIB, off;
+	long page = sysconf(_SC_PAGESIZE);
+	char *buf;
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		ksft_exit_fail_msg("mmap %d MiB: %s\n", BURST_MIB,
+				   strerror(errno));
+	for (off = 0; off < len; off += page)
+		buf[off] = 1;
+	munmap(buf, len);
+}
+
 static void mode_basic(void)
 {
 	long long free0, free1, runs0, pages0, released0, held, low0, low, all;
-	long long again0, runs;
+	long long again0, runs, pcp0;
 	long long high = high_zone_pages();
 	unsigned int waited;
 
-	ksft_set_plan(9);
+	ksft_set_plan(10);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
 	low0 = balloon_state("hint_low_pages");
 	again0 = balloon_state("hint_again_pages");
+	pcp0 = balloon_state("hint_pcp_pages");
 	released0 = balloon_state("hint_released_pages");
+	free_burst();
 
 	ksft_test_result(migrate_completed(""), "migration completed\n");
 	ksft_test_result(balloon_state("hint_runs") > runs0,
@@ -189,6 +214,9 @@ static void mode_basic(void)
 				 balloon_state("hint_again_pages") - again0, runs);
 	else
 		ksft_test_result_skip("one run: no held blocks to hint again\n");
+	ksft_test_result(balloon_state("hint_pcp_pages") > pcp0,
+			 "pages from the per-CPU free lists: %lld\n",
+			 balloon_state("hint_pcp_pages") - pcp0);
 	/* DONE reaches the destination guest with the device state. */
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
 		held = balloon_state("hint_held_pages") +
