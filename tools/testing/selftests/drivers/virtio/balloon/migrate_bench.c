@@ -37,9 +37,16 @@
 #define CHURN_CHUNK		(16 * BO_MIB)
 #define CHURN_STRIDE		64
 #define CHURN_BASELINE_MS	3000
-/* Let the freed memory settle (per-CPU lists drained by vmstat work). */
+/*
+ * Let the freed memory settle.  Since 6.7 the per-CPU free lists shrink
+ * back only over seconds: pcp_mb reports what is still on them.
+ */
 #define SETTLE_MS		1500
 #define BUDDYINFO		"/proc/buddyinfo"
+#define ZONEINFO		"/proc/zoneinfo"
+/* A zone's pages of RAM in /proc/zoneinfo, reserved ones included. */
+#define ZONE_PRESENT		"present"
+#define ZONE_KEY_MAX		32
 #define BUDDY_ORDERS_MAX	16
 
 static long page_size;
@@ -120,6 +127,28 @@ static void free_by_order(double *large_mib, double *small_mib)
 	*small_mib = (double)small * page_size / BO_MIB;
 }
 
+/*
+ * The guest's RAM in KiB: every zone's present pages, including what the
+ * kernel reserved at boot (its image, the page structures), which MemTotal
+ * leaves out but a migration has to send like any memory in use; -1 if
+ * /proc/zoneinfo cannot be read.
+ */
+static long long ram_kb(void)
+{
+	char line[BT_LINE_MAX], key[ZONE_KEY_MAX];
+	long long pages = 0, n;
+	FILE *f = fopen(ZONEINFO, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %31s %lld", key, &n) == 2 &&
+		    !strcmp(key, ZONE_PRESENT))
+			pages += n;
+	fclose(f);
+	return pages * (page_size / 1024);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -167,6 +196,7 @@ static double work_rate(unsigned int ms)
 /* Driver counters, if the driver under test has them (ours). */
 static const char * const hint_keys[] = {
 	"hint_runs", "hint_pages", "hint_us", "hint_cpu_us",
+	"hint_full_waits",
 };
 
 #define HINT_KEYS	ARRAY_SIZE(hint_keys)
@@ -188,7 +218,8 @@ static long long figure(const char *json, const char *key)
 
 int main(int argc, char **argv)
 {
-	long long h0[HINT_KEYS], h1[HINT_KEYS], bad = 0, used_kb;
+	long long h0[HINT_KEYS], h1[HINT_KEYS], bad = 0, used_kb, free_kb;
+	long long ram, memfree;
 	unsigned long long done;
 	char reply[BT_LINE_MAX], status[BT_LINE_MAX], opts[BT_LINE_MAX] = "";
 	double large, small, base = 0, rate = 0, t;
@@ -236,7 +267,10 @@ int main(int argc, char **argv)
 		base = work_rate(CHURN_BASELINE_MS);
 	}
 
-	used_kb = meminfo_kb("MemTotal") - meminfo_kb("MemFree");
+	memfree = meminfo_kb("MemFree");
+	used_kb = meminfo_kb("MemTotal") - memfree;
+	free_kb = free_memory_kb();
+	ram = ram_kb();
 	free_by_order(&large, &small);
 	hint_counters(h0);
 
@@ -269,11 +303,17 @@ int main(int argc, char **argv)
 	       figure(reply, "ram.duplicate"));
 	printf(" used_mb=%.1f free_large_mb=%.1f free_small_mb=%.1f",
 	       used_kb / 1024.0, large, small);
-	if (h0[0] >= 0 && h1[0] >= 0)
+	if (ram > 0 && free_kb >= 0)
+		printf(" ram_mb=%.1f not_free_mb=%.1f pcp_mb=%.1f", ram / 1024.0,
+		       (ram - free_kb) / 1024.0,
+		       (free_kb - memfree) / 1024.0);
+	if (h0[0] >= 0 && h1[0] >= 0) {
 		printf(" hint_runs=%lld hint_mb=%.1f hint_ms=%.1f hint_cpu_ms=%.1f",
 		       h1[0] - h0[0],
 		       (h1[1] - h0[1]) * (double)page_size / BO_MIB,
 		       (h1[2] - h0[2]) / 1000.0, (h1[3] - h0[3]) / 1000.0);
+		printf(" hint_waits=%lld", h1[4] - h0[4]);
+	}
 	if (worker)
 		printf(" work_mib_s=%.1f base_mib_s=%.1f", rate, base);
 	if (!strcmp(scenario, "snapshot"))
