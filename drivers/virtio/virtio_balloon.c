@@ -1255,20 +1255,22 @@ static unsigned long vb_hint_pcp_count(int cpu, enum zone_type first,
 
 /*
  * Runs on @arg's CPU: allocate single pages, which come from this CPU's
- * free list first, as many as its lists held.  Lists of other orders and
- * migrate types count too, so a few pages may come from the free areas
- * instead; they are free memory all the same.  Returns 0 if the run must
- * end.
+ * list of free movable single pages, until that list is empty.  The
+ * lists' length then grows instead of shrinking, as the page allocator
+ * refilled the list from the free areas (or something on this CPU freed
+ * pages meanwhile: they are left for the free areas' turn too).  The other
+ * lists (other orders and migrate types) are left.  Returns 0 if the run
+ * must end.
  */
 static long vb_hint_pcp_cpu(void *arg)
 {
 	struct vb_hint_pcp *p = arg;
 	struct vb_hint_progress *run = p->run;
 	enum zone_type top = gfp_zone(VB_HINT_GFP | p->zone_gfp);
-	unsigned long todo = vb_hint_pcp_count(p->cpu, p->first, top);
+	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, top), now;
 	struct page *page;
 
-	for (; todo; todo--) {
+	while (left) {
 		if (vb_hint_run_ended(p->vb, p->id))
 			return 0;
 		page = vb_hint_alloc(p->vb, 0, p->zone_gfp);
@@ -1282,6 +1284,10 @@ static long vb_hint_pcp_cpu(void *arg)
 		run->pages++;
 		run->pcp_pages++;
 		p->vb->hint.pcp_pages++;
+		now = vb_hint_pcp_count(p->cpu, p->first, top);
+		if (now >= left)
+			break;
+		left = now;
 	}
 	return 1;
 }
@@ -1303,7 +1309,9 @@ static long vb_hint_pcp_cpu(void *arg)
  * single-page allocation takes from the current CPU's list first, so each
  * CPU's lists are taken on that CPU (work_on_cpu_safe(), which keeps the
  * CPU online meanwhile).  The worker waits for each, so vb_hint_pcp_cpu()
- * acts for the worker on the state only the worker touches.
+ * acts for the worker on the state only the worker touches.  Taking more
+ * than the list held would hint memory of the free areas one page at a
+ * time, each a queue entry of its own, ahead of the larger blocks.
  *
  * Return: false if the run must end.
  */
