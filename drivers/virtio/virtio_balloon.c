@@ -1210,6 +1210,8 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  *	zones' free page counts (and so the run's budget) leave out
  * @blocks: blocks hinted
  * @batch: buffers added since the last kick
+ * @other_cpu_ns: CPU time spent for the run outside the worker (taking
+ *	other CPUs' lists), not in the worker's own
  */
 struct vb_hint_progress {
 	unsigned long shrunk;
@@ -1217,6 +1219,7 @@ struct vb_hint_progress {
 	unsigned long pcp_pages;
 	unsigned long blocks;
 	unsigned int batch;
+	u64 other_cpu_ns;
 };
 
 /**
@@ -1227,6 +1230,8 @@ struct vb_hint_progress {
  * @first: lowest zone of the pass (the zones below were taken before)
  * @zone_gfp: zone modifier of the pass
  * @run: the run so far, updated
+ * @worker: the task running the run (work_on_cpu() calls the function
+ *	directly in a kernel without SMP)
  */
 struct vb_hint_pcp {
 	struct virtio_balloon *vb;
@@ -1235,6 +1240,7 @@ struct vb_hint_pcp {
 	enum zone_type first;
 	gfp_t zone_gfp;
 	struct vb_hint_progress *run;
+	struct task_struct *worker;
 };
 
 /* Pages on @cpu's free lists of the zones from @first to @top. */
@@ -1268,17 +1274,22 @@ static long vb_hint_pcp_cpu(void *arg)
 	struct vb_hint_progress *run = p->run;
 	enum zone_type top = gfp_zone(VB_HINT_GFP | p->zone_gfp);
 	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, top), now;
+	u64 cpu_start = current->se.sum_exec_runtime;
 	struct page *page;
+	long go_on = 1;
 
 	while (left) {
-		if (vb_hint_run_ended(p->vb, p->id))
-			return 0;
+		if (vb_hint_run_ended(p->vb, p->id)) {
+			go_on = 0;
+			break;
+		}
 		page = vb_hint_alloc(p->vb, 0, p->zone_gfp);
 		if (!page)
 			break;
 		if (!vb_hint_add_block(p->vb, p->id, page, &run->batch)) {
 			vb_hint_free_block(page);
-			return 0;
+			go_on = 0;
+			break;
 		}
 		run->blocks++;
 		run->pages++;
@@ -1289,7 +1300,9 @@ static long vb_hint_pcp_cpu(void *arg)
 			break;
 		left = now;
 	}
-	return 1;
+	if (current != p->worker)
+		run->other_cpu_ns += current->se.sum_exec_runtime - cpu_start;
+	return go_on;
 }
 
 /**
@@ -1324,6 +1337,7 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 		.first = first,
 		.zone_gfp = zone_gfp,
 		.run = run,
+		.worker = current,
 	};
 	enum zone_type top = gfp_zone(VB_HINT_GFP | zone_gfp);
 	int cpu;
@@ -1533,7 +1547,8 @@ out:
 	vb->hint.hinted_pages += run.pages;
 	vb->hint.last_pages = run.pages;
 	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start;
+	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start +
+			       run.other_cpu_ns;
 	vb->hint.total_ns += vb->hint.last_ns;
 	vb->hint.total_cpu_ns += vb->hint.last_cpu_ns;
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
