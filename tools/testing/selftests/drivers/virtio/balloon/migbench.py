@@ -57,7 +57,7 @@ TARGET_FRAGMENTED_VS_INTREE = 0.70
 TARGET_VS_USED = 1.3
 # The memory a guest uses, measured two ways before the migration: what
 # /proc/meminfo calls used, which leaves out the memory the kernel reserved
-# at boot (its image, the page structures: 100 MB of a 2 GiB guest) and
+# at boot (its image, the page structures: about 70 MB of a 2 GiB guest) and
 # counts the free pages on the per-CPU lists as used; and the guest's RAM
 # less every free page.
 USED_MEASURES = (("used_mb", "MemTotal - MemFree"),
