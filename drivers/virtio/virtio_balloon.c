@@ -1228,6 +1228,7 @@ struct vb_hint_progress {
  * @id: the run's command id
  * @cpu: the CPU whose lists are taken
  * @first: lowest zone of the pass (the zones below were taken before)
+ * @top: highest zone of the pass
  * @zone_gfp: zone modifier of the pass
  * @run: the run so far, updated
  * @worker: the task running the run (work_on_cpu() calls the function
@@ -1238,6 +1239,7 @@ struct vb_hint_pcp {
 	u32 id;
 	int cpu;
 	enum zone_type first;
+	enum zone_type top;
 	gfp_t zone_gfp;
 	struct vb_hint_progress *run;
 	struct task_struct *worker;
@@ -1272,8 +1274,7 @@ static long vb_hint_pcp_cpu(void *arg)
 {
 	struct vb_hint_pcp *p = arg;
 	struct vb_hint_progress *run = p->run;
-	enum zone_type top = gfp_zone(VB_HINT_GFP | p->zone_gfp);
-	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, top), now;
+	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, p->top), now;
 	u64 cpu_start = current->se.sum_exec_runtime;
 	struct page *page;
 	long go_on = 1;
@@ -1294,8 +1295,7 @@ static long vb_hint_pcp_cpu(void *arg)
 		run->blocks++;
 		run->pages++;
 		run->pcp_pages++;
-		p->vb->hint.pcp_pages++;
-		now = vb_hint_pcp_count(p->cpu, p->first, top);
+		now = vb_hint_pcp_count(p->cpu, p->first, p->top);
 		if (now >= left)
 			break;
 		left = now;
@@ -1335,15 +1335,15 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 		.vb = vb,
 		.id = id,
 		.first = first,
+		.top = gfp_zone(VB_HINT_GFP | zone_gfp),
 		.zone_gfp = zone_gfp,
 		.run = run,
 		.worker = current,
 	};
-	enum zone_type top = gfp_zone(VB_HINT_GFP | zone_gfp);
 	int cpu;
 
 	for_each_online_cpu(cpu) {
-		if (!vb_hint_pcp_count(cpu, first, top))
+		if (!vb_hint_pcp_count(cpu, first, p.top))
 			continue;
 		p.cpu = cpu;
 		/* -ENODEV if @cpu went offline: its lists were emptied. */
@@ -1545,6 +1545,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 out:
 	vb->hint.hinted_blocks += run.blocks;
 	vb->hint.hinted_pages += run.pages;
+	vb->hint.pcp_pages += run.pcp_pages;
 	vb->hint.last_pages = run.pages;
 	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start +
