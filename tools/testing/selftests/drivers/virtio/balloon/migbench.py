@@ -105,7 +105,7 @@ def parse_args():
             ap.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; "
                      f"{args.mode} has {', '.join(s.name for s in scenarios)}")
         scenarios = [s for s in scenarios if s.name in args.scenario]
-    profiles = args.profile or (sorted(suite_defs.MIGRATE_PROFILES)
+    profiles = args.profile or (suite_defs.FULL_PROFILES
                                 if args.mode == "full" else ["default"])
     # One entry per (scenario, profile), named "scenario/profile".
     args.scenarios = [
