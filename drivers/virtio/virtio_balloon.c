@@ -1020,6 +1020,24 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 	}
 }
 
+/*
+ * Move blocks from the head of @from to @to until they hold @want pages or
+ * @from is empty; returns the pages moved.  Under the hint lock.
+ */
+static unsigned long vb_hint_take(struct list_head *from, struct list_head *to,
+				  unsigned long want)
+{
+	unsigned long done = 0;
+	struct page *page;
+
+	while (done < want && !list_empty(from)) {
+		page = list_first_entry(from, struct page, lru);
+		list_move_tail(&page->lru, to);
+		done += 1UL << page_private(page);
+	}
+	return done;
+}
+
 /**
  * vb_hint_release() - give hinted blocks back to the guest
  * @vb: the balloon
@@ -1040,23 +1058,15 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 				     unsigned long want,
 				     unsigned long *counter)
 {
-	unsigned long done = 0, pages;
+	unsigned long done, fresh;
 	struct page *page;
 	LIST_HEAD(blocks);
 
 	spin_lock(&vb->hint.lock);
-	while (done < want && !list_empty(&vb->hint.blocks)) {
-		page = list_first_entry(&vb->hint.blocks, struct page, lru);
-		list_move_tail(&page->lru, &blocks);
-		done += 1UL << page_private(page);
-	}
-	while (done < want && !list_empty(&vb->hint.fresh)) {
-		page = list_first_entry(&vb->hint.fresh, struct page, lru);
-		list_move_tail(&page->lru, &blocks);
-		pages = 1UL << page_private(page);
-		vb->hint.fresh_pages -= pages;
-		done += pages;
-	}
+	done = vb_hint_take(&vb->hint.blocks, &blocks, want);
+	fresh = vb_hint_take(&vb->hint.fresh, &blocks, want - min(want, done));
+	vb->hint.fresh_pages -= fresh;
+	done += fresh;
 	spin_unlock(&vb->hint.lock);
 
 	while (!list_empty(&blocks)) {
