@@ -128,6 +128,24 @@ static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
 #define VB_HINT_KICK_BATCH	64
 
 /*
+ * A hinted block is either a block of the page allocator (page_private():
+ * its order) or a run of single pages from the per-CPU lists that are
+ * physically adjacent (page_private(): VB_HINT_RUN and the number of pages;
+ * the block's page is the run's lowest).  A run stays inside one aligned
+ * block of the largest order, as the allocator's blocks do, so that each
+ * buffer is one range of guest memory the device can map in one piece.
+ */
+#define VB_HINT_RUN		BIT(BITS_PER_LONG - 1)
+
+/*
+ * Single pages are taken from a per-CPU list this many at a time, with one
+ * trip to the page allocator (alloc_pages_bulk_array()).  The list's length
+ * is checked after each such chunk, so a chunk is also the most a pass can
+ * take beyond what the list held (vb_hint_pcp_cpu()).
+ */
+#define VB_HINT_PCP_CHUNK	32
+
+/*
  * Hinted pages the shrinker offers at a time (64 MiB of 4 KiB pages); with
  * seeks 0 reclaim then takes half of that per pass.
  */
@@ -220,7 +238,7 @@ static struct dentry *vb_debugfs_root;
  * @lock: protects @blocks, @fresh, @held_pages, @fresh_pages, @shrunk and
  *	@released
  * @blocks: hinted blocks the device has returned from a second hint,
- *	linked through page->lru, order in page_private()
+ *	linked through page->lru, size in page_private() (%VB_HINT_RUN)
  * @fresh: hinted blocks the device has returned from their first hint,
  *	which the next run hints again (vb_hint_again()); linked as @blocks
  * @held_pages: pages in @blocks and @fresh, and in blocks being given back
@@ -232,6 +250,7 @@ static struct dentry *vb_debugfs_root;
  * @low_pages: pages of them hinted by passes over the lower zones only
  * @again_pages: held pages hinted again by the next run (vb_hint_again())
  * @pcp_pages: pages hinted from the per-CPU free lists (vb_hint_pcp())
+ * @pcp_blocks: blocks they went in (runs of adjacent pages)
  * @full_waits: times a run waited for room on the queue
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
@@ -274,6 +293,7 @@ struct vb_hint {
 	unsigned long low_pages;
 	unsigned long again_pages;
 	unsigned long pcp_pages;
+	unsigned long pcp_blocks;
 	unsigned long full_waits;
 	unsigned long shrunk;
 	unsigned long released;
@@ -962,14 +982,28 @@ static bool vb_hint_run_ended(struct virtio_balloon *vb, u32 id)
 	       READ_ONCE(vb->stopping);
 }
 
+/* Pages in the hinted block @page (%VB_HINT_RUN). */
+static unsigned long vb_hint_block_pages(struct page *page)
+{
+	unsigned long size = page_private(page);
+
+	return size & VB_HINT_RUN ? size & ~VB_HINT_RUN : 1UL << size;
+}
+
 /* Give @page (a hinted block) back to the page allocator. */
 static unsigned long vb_hint_free_block(struct page *page)
 {
-	unsigned int order = page_private(page);
+	unsigned long size = page_private(page);
+	unsigned long pages = vb_hint_block_pages(page), i;
 
 	set_page_private(page, 0);
-	__free_pages(page, order);
-	return 1UL << order;
+	if (!(size & VB_HINT_RUN)) {
+		__free_pages(page, size);
+		return pages;
+	}
+	for (i = 0; i < pages; i++)
+		__free_page(nth_page(page, i));
+	return pages;
 }
 
 /*
@@ -979,7 +1013,7 @@ static unsigned long vb_hint_free_block(struct page *page)
 static void vb_hint_keep(struct virtio_balloon *vb, struct page *page,
 			 bool fresh)
 {
-	unsigned long pages = 1UL << page_private(page);
+	unsigned long pages = vb_hint_block_pages(page);
 
 	if (READ_ONCE(vb->hint.cmd_received) == VIRTIO_BALLOON_CMD_ID_DONE) {
 		vb->hint.released += vb_hint_free_block(page);
@@ -1014,7 +1048,7 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 			vb->hint.in_flight--;
 			again = (unsigned long)token & VB_HINT_AGAIN_TOKEN;
 			page = (void *)((unsigned long)token & ~VB_HINT_AGAIN_TOKEN);
-			vb->hint.in_flight_pages -= 1UL << page_private(page);
+			vb->hint.in_flight_pages -= vb_hint_block_pages(page);
 			vb_hint_keep(vb, page, !again);
 		}
 	}
@@ -1033,7 +1067,7 @@ static unsigned long vb_hint_take(struct list_head *from, struct list_head *to,
 	while (done < want && !list_empty(from)) {
 		page = list_first_entry(from, struct page, lru);
 		list_move_tail(&page->lru, to);
-		done += 1UL << page_private(page);
+		done += vb_hint_block_pages(page);
 	}
 	return done;
 }
@@ -1232,13 +1266,13 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
 			return false;
 	}
 	sg_init_table(&sg, 1);
-	sg_set_page(&sg, page, PAGE_SIZE << page_private(page), 0);
+	sg_set_page(&sg, page, vb_hint_block_pages(page) << PAGE_SHIFT, 0);
 	if (again)
 		token = (void *)((unsigned long)page | VB_HINT_AGAIN_TOKEN);
 	if (virtqueue_add_inbuf(vq, &sg, 1, token, GFP_KERNEL))
 		return false;
 	vb->hint.in_flight++;
-	vb->hint.in_flight_pages += 1UL << page_private(page);
+	vb->hint.in_flight_pages += vb_hint_block_pages(page);
 	if (++*batch == VB_HINT_KICK_BATCH) {
 		virtqueue_kick(vq);
 		*batch = 0;
@@ -1254,6 +1288,7 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  * @pages: pages hinted
  * @pcp_pages: pages of them taken from the per-CPU free lists, which the
  *	zones' free page counts (and so the run's budget) leave out
+ * @pcp_blocks: blocks those pages went in
  * @blocks: blocks hinted
  * @batch: buffers added since the last kick
  * @other_cpu_ns: CPU time spent for the run outside the worker (taking
@@ -1263,6 +1298,7 @@ struct vb_hint_progress {
 	unsigned long shrunk;
 	unsigned long pages;
 	unsigned long pcp_pages;
+	unsigned long pcp_blocks;
 	unsigned long blocks;
 	unsigned int batch;
 	u64 other_cpu_ns;
@@ -1279,6 +1315,8 @@ struct vb_hint_progress {
  * @run: the run so far, updated
  * @worker: the task running the run (work_on_cpu() calls the function
  *	directly in a kernel without SMP)
+ * @head: lowest page of the run of adjacent pages being gathered, or %NULL
+ * @head_pages: pages in that run
  */
 struct vb_hint_pcp {
 	struct virtio_balloon *vb;
@@ -1289,6 +1327,8 @@ struct vb_hint_pcp {
 	gfp_t zone_gfp;
 	struct vb_hint_progress *run;
 	struct task_struct *worker;
+	struct page *head;
+	unsigned long head_pages;
 };
 
 /* Pages on @cpu's free lists of the zones from @first to @top. */
@@ -1308,6 +1348,76 @@ static unsigned long vb_hint_pcp_count(int cpu, enum zone_type first,
 }
 
 /*
+ * Allocate up to @nr single pages into @pages, from the current CPU's list
+ * first, unless that would eat into the reserve.  Returns how many.
+ */
+static unsigned long vb_hint_alloc_pcp(struct virtio_balloon *vb,
+				       unsigned long nr, gfp_t zone_gfp,
+				       struct page **pages)
+{
+	if (global_zone_page_state(NR_FREE_PAGES) < vb->hint.keep + nr)
+		return 0;
+	/* The bulk allocator fills only the entries that are %NULL. */
+	memset(pages, 0, nr * sizeof(*pages));
+	return alloc_pages_bulk_array(VB_HINT_GFP | zone_gfp, nr, pages);
+}
+
+/*
+ * Queue the run @p has gathered, if any, as one block; give it back instead
+ * unless @queue (the run must end).  False if the run must end.
+ */
+static bool vb_hint_pcp_flush(struct vb_hint_pcp *p, bool queue)
+{
+	struct page *head = p->head;
+	unsigned long pages = p->head_pages;
+
+	if (!head)
+		return queue;
+	p->head = NULL;
+	p->head_pages = 0;
+	set_page_private(head, VB_HINT_RUN | pages);
+	if (!queue ||
+	    !vb_hint_add_block(p->vb, p->id, head, false, &p->run->batch)) {
+		vb_hint_free_block(head);
+		return false;
+	}
+	p->run->blocks++;
+	p->run->pages += pages;
+	p->run->pcp_pages += pages;
+	p->run->pcp_blocks++;
+	return true;
+}
+
+/*
+ * Add @page to the run @p is gathering if it is adjacent to it (above or
+ * below) and in the same aligned block of the largest order; otherwise
+ * queue that run and start a new one with @page.  A list of free single
+ * pages holds mostly adjacent ones (a program's memory freed in order), so
+ * a few hundred buffers carry what would take tens of thousands.  False if
+ * the run must end; @page is then still the caller's.
+ */
+static bool vb_hint_pcp_gather(struct vb_hint_pcp *p, struct page *page)
+{
+	unsigned long pfn = page_to_pfn(page), head;
+
+	if (p->head) {
+		head = page_to_pfn(p->head);
+		if (!((pfn ^ head) >> VB_MAX_PAGE_ORDER) &&
+		    (pfn == head + p->head_pages || pfn + 1 == head)) {
+			if (pfn < head)
+				p->head = page;
+			p->head_pages++;
+			return true;
+		}
+		if (!vb_hint_pcp_flush(p, true))
+			return false;
+	}
+	p->head = page;
+	p->head_pages = 1;
+	return true;
+}
+
+/*
  * Runs on @arg's CPU: allocate single pages, which come from this CPU's
  * list of free movable single pages, until that list is empty.  The
  * lists' length then grows instead of shrinking, as the page allocator
@@ -1319,36 +1429,38 @@ static unsigned long vb_hint_pcp_count(int cpu, enum zone_type first,
 static long vb_hint_pcp_cpu(void *arg)
 {
 	struct vb_hint_pcp *p = arg;
-	struct vb_hint_progress *run = p->run;
-	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, p->top), now;
+	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, p->top);
 	u64 cpu_start = current->se.sum_exec_runtime;
-	struct page *page;
-	long go_on = 1;
+	struct page *pages[VB_HINT_PCP_CHUNK];
+	unsigned long got, now, i;
+	bool go_on = true;
 
-	while (left) {
+	while (left && go_on) {
 		if (vb_hint_run_ended(p->vb, p->id)) {
-			go_on = 0;
+			go_on = false;
 			break;
 		}
-		page = vb_hint_alloc(p->vb, 0, p->zone_gfp);
-		if (!page)
+		got = vb_hint_alloc_pcp(p->vb, min_t(unsigned long, left,
+						     VB_HINT_PCP_CHUNK),
+					p->zone_gfp, pages);
+		if (!got)
 			break;
-		if (!vb_hint_add_block(p->vb, p->id, page, false,
-				       &run->batch)) {
-			vb_hint_free_block(page);
-			go_on = 0;
-			break;
+		for (i = 0; i < got; i++) {
+			if (go_on && !vb_hint_pcp_gather(p, pages[i]))
+				go_on = false;
+			if (!go_on)
+				__free_page(pages[i]);
 		}
-		run->blocks++;
-		run->pages++;
-		run->pcp_pages++;
 		now = vb_hint_pcp_count(p->cpu, p->first, p->top);
 		if (now >= left)
 			break;
 		left = now;
 	}
+	if (!vb_hint_pcp_flush(p, go_on))
+		go_on = false;
 	if (current != p->worker)
-		run->other_cpu_ns += current->se.sum_exec_runtime - cpu_start;
+		p->run->other_cpu_ns += current->se.sum_exec_runtime -
+					cpu_start;
 	return go_on;
 }
 
@@ -1371,7 +1483,7 @@ static long vb_hint_pcp_cpu(void *arg)
  * CPU online meanwhile).  The worker waits for each, so vb_hint_pcp_cpu()
  * acts for the worker on the state only the worker touches.  Taking more
  * than the list held would hint memory of the free areas one page at a
- * time, each a queue entry of its own, ahead of the larger blocks.
+ * time, ahead of the larger blocks.
  *
  * Return: false if the run must end.
  */
@@ -1495,7 +1607,7 @@ static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
 						lru);
 		if (page) {
 			list_del(&page->lru);
-			pages = 1UL << page_private(page);
+			pages = vb_hint_block_pages(page);
 			vb->hint.held_pages -= pages;
 			vb->hint.fresh_pages -= pages;
 		}
@@ -1600,6 +1712,7 @@ out:
 	vb->hint.hinted_blocks += run.blocks;
 	vb->hint.hinted_pages += run.pages;
 	vb->hint.pcp_pages += run.pcp_pages;
+	vb->hint.pcp_blocks += run.pcp_blocks;
 	vb->hint.last_pages = run.pages;
 	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
 	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start +
@@ -1814,6 +1927,7 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_low_pages: %lu\n", h->low_pages);
 	seq_printf(f, "hint_again_pages: %lu\n", h->again_pages);
 	seq_printf(f, "hint_pcp_pages: %lu\n", h->pcp_pages);
+	seq_printf(f, "hint_pcp_blocks: %lu\n", h->pcp_blocks);
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);
