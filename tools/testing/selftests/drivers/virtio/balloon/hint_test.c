@@ -174,17 +174,18 @@ static void free_burst(void)
 static void mode_basic(void)
 {
 	long long free0, free1, runs0, pages0, released0, held, low0, low, all;
-	long long again0, again, runs, pcp0;
+	long long again0, again, runs, pcp0, pcp, pcp_blocks0, pcp_blocks;
 	long long high = high_zone_pages();
 	unsigned int waited;
 
-	ksft_set_plan(10);
+	ksft_set_plan(11);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
 	low0 = balloon_state("hint_low_pages");
 	again0 = balloon_state("hint_again_pages");
 	pcp0 = balloon_state("hint_pcp_pages");
+	pcp_blocks0 = balloon_state("hint_pcp_blocks");
 	released0 = balloon_state("hint_released_pages");
 	free_burst();
 
@@ -216,9 +217,14 @@ static void mode_basic(void)
 				 again, all, runs);
 	else
 		ksft_test_result_skip("one run: no held blocks to hint again\n");
-	ksft_test_result(balloon_state("hint_pcp_pages") > pcp0,
-			 "pages from the per-CPU free lists: %lld\n",
-			 balloon_state("hint_pcp_pages") - pcp0);
+	pcp = balloon_state("hint_pcp_pages") - pcp0;
+	pcp_blocks = balloon_state("hint_pcp_blocks") - pcp_blocks0;
+	ksft_test_result(pcp > 0, "pages from the per-CPU free lists: %lld\n",
+			 pcp);
+	/* The burst freed pages that the page allocator had handed out in runs. */
+	ksft_test_result(pcp_blocks > 0 && pcp_blocks < pcp,
+			 "adjacent ones in one buffer: %lld pages in %lld buffers\n",
+			 pcp, pcp_blocks);
 	/* DONE reaches the destination guest with the device state. */
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
 		held = balloon_state("hint_held_pages") +
