@@ -396,9 +396,14 @@ def main():
                 runs.append({"scenario": scen.name, "config": cfg,
                              "rep": rep, "figures": figs})
                 if figs:
+                    # A figure missing from a run is shown as such, not as 0.
+                    took = (f" in {figs['total_ms']:.0f} ms"
+                            if "total_ms" in figs else
+                            " (QEMU reported no total time)")
+                    hinted = (f", hinted {figs['hint_mb']:.0f} MB"
+                              if "hint_mb" in figs else "")
                     print(f"#   sent {figs.get('transferred_mb', 0):.0f} MB"
-                          f" in {figs.get('total_ms', 0):.0f} ms, hinted "
-                          f"{figs.get('hint_mb', 0):.0f} MB", flush=True)
+                          f"{took}{hinted}", flush=True)
     summary = summarize(runs, args.scenarios)
     print()
     print_table(summary, args.scenarios)
