@@ -1419,12 +1419,13 @@ static bool vb_hint_pcp_gather(struct vb_hint_pcp *p, struct page *page)
 
 /*
  * Runs on @arg's CPU: allocate single pages, which come from this CPU's
- * list of free movable single pages, until that list is empty.  The
- * lists' length then grows instead of shrinking, as the page allocator
- * refilled the list from the free areas (or something on this CPU freed
- * pages meanwhile: they are left for the free areas' turn too).  The other
- * lists (other orders and migrate types) are left.  Returns 0 if the run
- * must end.
+ * list of free movable single pages, %VB_HINT_PCP_CHUNK at a time and
+ * gathered into runs of adjacent pages (vb_hint_pcp_gather()), until that
+ * list is empty.  The lists' length then grows instead of shrinking, as
+ * the page allocator refilled the list from the free areas (or something
+ * on this CPU freed pages meanwhile: they are left for the free areas'
+ * turn too).  The other lists (other orders and migrate types) are left.
+ * Returns 0 if the run must end.
  */
 static long vb_hint_pcp_cpu(void *arg)
 {
