@@ -124,6 +124,26 @@ static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
  */
 #define VB_HINT_AGAIN_TOKEN	1UL
 
+/*
+ * Memory the host has not backed yet -- free since the guest booted, or
+ * given back by the balloon or by free page reporting -- reads as zero, so
+ * the device sends it as a few bytes a page, hinted or not.  But the page
+ * allocator writes every block it hands out (init_on_alloc), and the first
+ * write to such memory is slow where the host backs memory only then, and
+ * makes the host back it for good.  Free since boot, it lies behind the
+ * recently freed memory on the free lists of the largest order and so ends
+ * a pass: traced on the idle benchmark (TCG), 4 MiB blocks that had held
+ * data took 0.8 ms each to allocate, the last 440 MiB 10 ms each, 1.45 s
+ * of a 1.83 s run.  So blocks of at least %VB_HINT_TIMED_ORDER are timed,
+ * and once %VB_HINT_COLD_BLOCKS blocks of the largest order in a row each
+ * took hint_cold_ratio times as long per page as the quickest block of the
+ * run, the pass ends (vb_hint_cold()).  Where the host backs memory
+ * cheaply, no pass ends this way and a run takes everything, as before.
+ */
+#define VB_HINT_TIMED_ORDER	6
+#define VB_HINT_COLD_BLOCKS	8
+#define VB_HINT_COLD_RATIO	6
+
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
 
@@ -214,6 +234,11 @@ module_param(fail_probe_at, uint, 0644);
 MODULE_PARM_DESC(fail_probe_at,
 		 "Test only: fail probe at step 1 (virtqueues), 2 (shrinker) or 3 (page reporting)");
 
+static unsigned int hint_cold_ratio = VB_HINT_COLD_RATIO;
+module_param(hint_cold_ratio, uint, 0644);
+MODULE_PARM_DESC(hint_cold_ratio,
+		 "End a hinting pass at blocks this many times slower to allocate than the run's quickest: memory the host has not backed (0: never)");
+
 static struct dentry *vb_debugfs_root;
 
 /**
@@ -252,6 +277,7 @@ static struct dentry *vb_debugfs_root;
  * @pcp_pages: pages hinted from the per-CPU free lists (vb_hint_pcp())
  * @pcp_blocks: blocks they went in (runs of adjacent pages)
  * @full_waits: times a run waited for room on the queue
+ * @cold_cuts: passes ended at memory the host had not backed (vb_hint_cold())
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
  * @last_pages: pages hinted by the last run
@@ -295,6 +321,7 @@ struct vb_hint {
 	unsigned long pcp_pages;
 	unsigned long pcp_blocks;
 	unsigned long full_waits;
+	unsigned long cold_cuts;
 	unsigned long shrunk;
 	unsigned long released;
 	unsigned long last_pages;
@@ -1291,6 +1318,11 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  * @pcp_blocks: blocks those pages went in
  * @blocks: blocks hinted
  * @batch: buffers added since the last kick
+ * @quickest: nanoseconds per page of the quickest timed allocation (0: none
+ *	yet; %VB_HINT_TIMED_ORDER)
+ * @cold_ratio: hint_cold_ratio when the run started
+ * @cold: largest-order blocks in a row, in this pass, that took
+ *	@cold_ratio times @quickest or longer
  * @other_cpu_ns: CPU time spent for the run outside the worker (taking
  *	other CPUs' lists), not in the worker's own
  */
@@ -1301,6 +1333,9 @@ struct vb_hint_progress {
 	unsigned long pcp_blocks;
 	unsigned long blocks;
 	unsigned int batch;
+	u64 quickest;
+	unsigned int cold_ratio;
+	unsigned int cold;
 	u64 other_cpu_ns;
 };
 
@@ -1513,6 +1548,29 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	return true;
 }
 
+/*
+ * Note that allocating a block of @order took @ns; true once the pass has
+ * reached memory the host has not backed (%VB_HINT_COLD_BLOCKS).  The
+ * quickest block of the run, not of the pass, is the measure: a pass may
+ * begin with such memory.  A guest CPU slowed down as much for as long
+ * (host contention) ends the pass too: what it leaves is hinted by no
+ * run of this round.
+ */
+static bool vb_hint_cold(struct vb_hint_progress *run, unsigned int order,
+			 u64 ns)
+{
+	u64 per_page = max_t(u64, ns >> order, 1);
+
+	if (!run->quickest || per_page < run->quickest)
+		run->quickest = per_page;
+	if (!run->cold_ratio || order < VB_MAX_PAGE_ORDER ||
+	    per_page < (u64)run->cold_ratio * run->quickest) {
+		run->cold = 0;
+		return false;
+	}
+	return ++run->cold >= VB_HINT_COLD_BLOCKS;
+}
+
 /**
  * vb_hint_pass() - hint free blocks from some zones, for vb_hint_run()
  * @vb: the balloon
@@ -1521,6 +1579,9 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
  * @first: lowest zone of the pass (the zones below were taken before)
  * @budget: pages the pass may take from the free areas
  * @run: the run so far, updated
+ *
+ * The pass ends early, and the run goes on, where it reaches memory the
+ * host has not backed (vb_hint_cold()).
  *
  * Return: false if the run must end.
  */
@@ -1532,12 +1593,14 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	unsigned long start;
 	/* Fragments from the largest down, then every order from the top. */
 	int order = VB_MAX_PAGE_ORDER - 1;
-	bool sweep = false;
+	bool sweep = false, cold;
 	struct page *page;
+	u64 t0 = 0;
 
 	if (!vb_hint_pcp(vb, id, zone_gfp, first, run))
 		return false;
 	start = run->pages;
+	run->cold = 0;
 	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
 	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
 		if (vb_hint_run_ended(vb, id) ||
@@ -1550,6 +1613,8 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 			}
 			continue;
 		}
+		if (order >= VB_HINT_TIMED_ORDER)
+			t0 = ktime_get_ns();
 		page = vb_hint_alloc(vb, order, zone_gfp);
 		if (!page) {
 			if (sweep)
@@ -1558,6 +1623,8 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 				fragments[order] = 0;
 			continue;
 		}
+		cold = order >= VB_HINT_TIMED_ORDER &&
+		       vb_hint_cold(run, order, ktime_get_ns() - t0);
 		if (!sweep)
 			fragments[order]--;
 		if (!vb_hint_add_block(vb, id, page, false, &run->batch)) {
@@ -1566,6 +1633,10 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 		}
 		run->blocks++;
 		run->pages += 1UL << order;
+		if (cold) {
+			vb->hint.cold_cuts++;
+			break;
+		}
 	}
 	return true;
 }
@@ -1646,7 +1717,8 @@ static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
  * hints.  Blocks of the largest order come later: much of that is memory
  * free since boot, still zero, which the device sends cheaply anyway, and
  * slow to write the first time (the host backs it only then).  A second
- * sweep, largest order first, then takes whatever is left.
+ * sweep, largest order first, then takes whatever is left, up to where
+ * allocation slows down to the pace of such memory (vb_hint_cold()).
  *
  * A run hints at most the memory that was free (above the reserve) when it
  * started, and stops as soon as the shrinker has had to give hinted blocks
@@ -1660,6 +1732,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	enum zone_type highest = gfp_zone(VB_HINT_GFP), top;
 	struct vb_hint_progress run = {
 		.shrunk = READ_ONCE(vb->hint.shrunk),
+		.cold_ratio = READ_ONCE(hint_cold_ratio),
 	};
 	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
@@ -1932,6 +2005,7 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);
+	seq_printf(f, "hint_cold_cuts: %lu\n", h->cold_cuts);
 	seq_printf(f, "hint_shrunk_pages: %lu\n", h->shrunk);
 	seq_printf(f, "hint_released_pages: %lu\n", h->released);
 	seq_printf(f, "hint_last_pages: %lu\n", h->last_pages);
