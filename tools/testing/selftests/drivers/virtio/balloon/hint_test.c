@@ -16,7 +16,8 @@
  *              hinted during them if and only if hinting was negotiated
  *   pressure   while hinted blocks are held, a child allocates more than
  *              the memory left outside them: it succeeds, nobody is
- *              OOM-killed
+ *              OOM-killed (with hint_cold_ratio 0, so that runs take the
+ *              memory the host has not backed too)
  *   unbind     the driver is unbound while a run is in progress
  *   unload     the module is removed while a run is in progress (give the
  *              module's path as an argument), then loaded again
@@ -24,6 +25,11 @@
  *              in progress, as a hot-unplug does, then finds it again
  *   postcopy   with postcopy-ram on the host does not hint; migration
  *              completes
+ *   cold       the driver's module parameter hint_cold_ratio: at 0 no pass
+ *              of a run ends early; at 1 every block of the largest order
+ *              counts as memory the host has not backed, so passes end
+ *              early and fewer pages are hinted; either way the migration
+ *              completes and everything is given back
  * Options (key=value) are passed on to the host's migrate command, except
  * pingpong=<n>: the integrity mode's count of migrations (default 4).  (QEMU
  * refuses device_del during a migration, and runs only happen during one:
@@ -74,6 +80,10 @@
 #define MIGRATE_OPTS_MAX	1024
 /* Basic: memory written and freed just before migrating (MiB). */
 #define BURST_MIB		32
+/* Cold: the driver's parameter, and the two values tried. */
+#define COLD_RATIO_PARAM	"/sys/module/virtio_balloon/parameters/hint_cold_ratio"
+#define COLD_RATIO_NEVER	"0"
+#define COLD_RATIO_ALWAYS	"1"
 
 static char opts[MIGRATE_OPTS_MAX];
 static const char *module_path;
@@ -171,12 +181,51 @@ static void free_burst(void)
 	munmap(buf, len);
 }
 
+/* hint_cold_ratio as it was before this program first changed it. */
+static char cold_ratio_saved[32];
+
+/* Set the driver's hint_cold_ratio to @ratio. */
+static void set_cold_ratio(const char *ratio)
+{
+	ssize_t n;
+	int err;
+
+	if (!cold_ratio_saved[0]) {
+		n = read_file(COLD_RATIO_PARAM, cold_ratio_saved,
+			      sizeof(cold_ratio_saved));
+		if (n <= 0)
+			ksft_exit_fail_msg("read %s: %s\n", COLD_RATIO_PARAM,
+					   n < 0 ? strerror(errno) : "empty");
+	}
+	err = write_file(COLD_RATIO_PARAM, ratio);
+	if (err)
+		ksft_exit_fail_msg("write %s to %s: %s\n", ratio,
+				   COLD_RATIO_PARAM, strerror(-err));
+}
+
+/*
+ * Wait until DONE has given every hinted block back; true if it did.  DONE
+ * reaches the destination guest with the device state.
+ */
+static bool wait_released(void)
+{
+	unsigned int waited;
+
+	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
+		if (!balloon_state("hint_held_pages") &&
+		    !balloon_state("hint_in_flight_blocks"))
+			return true;
+		msleep(POLL_MS);
+	}
+	return false;
+}
+
 static void mode_basic(void)
 {
-	long long free0, free1, runs0, pages0, released0, held, low0, low, all;
+	long long free0, free1, runs0, pages0, released0, low0, low, all;
 	long long again0, again, runs, pcp0, pcp, pcp_blocks0, pcp_blocks;
+	bool released;
 	long long high = high_zone_pages();
-	unsigned int waited;
 
 	ksft_set_plan(11);
 	free0 = free_memory_kb();
@@ -225,17 +274,10 @@ static void mode_basic(void)
 	ksft_test_result(pcp_blocks > 0 && pcp_blocks < pcp,
 			 "adjacent ones in one buffer: %lld pages in %lld buffers\n",
 			 pcp, pcp_blocks);
-	/* DONE reaches the destination guest with the device state. */
-	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
-		held = balloon_state("hint_held_pages") +
-		       balloon_state("hint_in_flight_blocks");
-		if (!held)
-			break;
-		msleep(POLL_MS);
-	}
+	released = wait_released();
 	ksft_test_result(balloon_state("hint_cmd_id") == 1,
 			 "device said DONE\n");
-	ksft_test_result(!held, "no hinted block held after DONE\n");
+	ksft_test_result(released, "no hinted block held after DONE\n");
 	ksft_test_result(balloon_state("hint_released_pages") > released0,
 			 "hinted pages given back: %lld\n",
 			 balloon_state("hint_released_pages") - released0);
@@ -409,7 +451,13 @@ static void mode_pressure(void)
 	int wstatus;
 
 	ksft_set_plan(4);
+	/*
+	 * Runs that take all free memory, not only what the host has backed:
+	 * on a freshly booted guest that is most of it.
+	 */
+	set_cold_ratio(COLD_RATIO_NEVER);
 	wstatus = migrate_with_child(pressure, PRESSURE_BANDWIDTH);
+	set_cold_ratio(cold_ratio_saved);
 	ksft_print_msg("runs %lld (stopped %lld), hinted %lld pages\n",
 		       balloon_state("hint_runs"),
 		       balloon_state("hint_runs_stopped"),
@@ -542,6 +590,49 @@ static void mode_postcopy(void)
 			 "no hinting run with postcopy-ram\n");
 }
 
+/*
+ * One migration with hint_cold_ratio at @ratio; sets *@pages and *@cuts
+ * to the pages it hinted and the passes that ended early.
+ */
+static void migrate_cold(const char *ratio, long long *pages,
+			 long long *cuts)
+{
+	long long pages0 = balloon_state("hint_pages");
+	long long cuts0 = balloon_state("hint_cold_cuts");
+
+	set_cold_ratio(ratio);
+	ksft_test_result(migrate_completed(""),
+			 "migration with hint_cold_ratio %s completed\n",
+			 ratio);
+	*pages = balloon_state("hint_pages") - pages0;
+	*cuts = balloon_state("hint_cold_cuts") - cuts0;
+}
+
+static void mode_cold(void)
+{
+	long long free0, free1, all, all_cuts, cut, cuts;
+	bool released;
+
+	ksft_set_plan(6);
+	free0 = free_memory_kb();
+
+	migrate_cold(COLD_RATIO_NEVER, &all, &all_cuts);
+	ksft_test_result(all > 0 && !all_cuts,
+			 "no pass ended early: %lld pages hinted\n", all);
+	released = wait_released();
+
+	migrate_cold(COLD_RATIO_ALWAYS, &cut, &cuts);
+	ksft_test_result(cuts > 0 && cut < all,
+			 "%lld passes ended early: %lld pages hinted, %lld without\n",
+			 cuts, cut, all);
+	released = wait_released() && released;
+	set_cold_ratio(cold_ratio_saved);
+	ksft_test_result(released, "no hinted block held after DONE\n");
+	free1 = free_memory_kb();
+	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
+			 "free memory back: %lld -> %lld kB\n", free0, free1);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -553,6 +644,7 @@ static const struct {
 	{ "unload", mode_unload },
 	{ "remove", mode_remove },
 	{ "postcopy", mode_postcopy },
+	{ "cold", mode_cold },
 };
 
 int main(int argc, char **argv)

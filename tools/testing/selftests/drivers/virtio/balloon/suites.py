@@ -327,6 +327,7 @@ SUITES = [
         Program("postcopy", "hint_test", ["postcopy"], MIGRATE_TIMEOUT),
     ], balloon={"free-page-hint": "on"}),
     _hint_suite("hint-basic", "basic"),
+    _hint_suite("hint-cold", "cold"),
     # Memory above 4 GiB: runs take the zones below it first.
     _hint_suite("hint-zones", "basic", memory_mb=HINT_ZONES_MB),
     _hint_suite("hint-pressure", "pressure"),
