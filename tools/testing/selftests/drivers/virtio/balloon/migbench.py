@@ -47,6 +47,7 @@ COLUMNS = (
     ("hint_ms", "hint ms", "{:.0f}"),
     ("hint_cpu_ms", "hint CPU ms", "{:.0f}"),
     ("hint_gib_s", "hint GiB/s", "{:.2f}"),
+    ("src_rss_mb", "src RSS+ MB", "{:.0f}"),
     ("work_mib_s", "work MiB/s", "{:.0f}"),
     ("file_mb", "file MB", "{:.0f}"),
 )
@@ -279,6 +280,7 @@ def markdown(summary, scenarios, meta):
             ("not_free_mb", "MB not free"), ("pcp_mb", "MB per-CPU lists"),
             ("hint_mb", "MB hinted"), ("hint_ms", "hint ms"),
             ("hint_cpu_ms", "hint CPU ms"), ("hint_gib_s", "hint GiB/s"),
+            ("src_rss_mb", "MB source RSS grew"),
             ("work_mib_s", "workload MiB/s"), ("file_mb", "snapshot MB")]
     present = {k for by_cfg in summary.values() for f in by_cfg.values()
                for k in f}

@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	long long ram, memfree;
 	unsigned long long done;
 	char reply[BT_LINE_MAX], status[BT_LINE_MAX], opts[BT_LINE_MAX] = "";
+	char growth[BT_LINE_MAX];
 	double large, small, base = 0, rate = 0, t;
 	const char *scenario;
 	size_t len, off, kept = 0;
@@ -314,6 +315,8 @@ int main(int argc, char **argv)
 		       (h1[2] - h0[2]) / 1000.0, (h1[3] - h0[3]) / 1000.0);
 		printf(" hint_waits=%lld", h1[4] - h0[4]);
 	}
+	if (!json_get(reply, "source-rss-growth", growth, sizeof(growth)))
+		printf(" src_rss_mb=%.1f", atoll(growth) / (double)BO_MIB);
 	if (worker)
 		printf(" work_mib_s=%.1f base_mib_s=%.1f", rate, base);
 	if (!strcmp(scenario, "snapshot"))

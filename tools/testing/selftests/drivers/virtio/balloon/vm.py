@@ -219,6 +219,17 @@ class Instance:
     def alive(self):
         return self.proc.poll() is None
 
+    def rss_bytes(self):
+        """The QEMU process's resident memory (None if unreadable)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
     def _join_readers(self):
         for reader in self.readers.values():
             reader.join(QEMU_QUIT_TIMEOUT_S)
@@ -472,12 +483,18 @@ class VM:
             time.sleep(POLL_INTERVAL_S)
 
     @staticmethod
-    def _figures(info):
+    def _figures(info, src, rss0):
+        """The reply's figures; @rss0: @src's resident memory before."""
         out = {"status": info.get("status")}
         out.update({k: info[k] for k in MIGRATE_FIGURES if k in info})
         ram = info.get("ram", {})
         out.update({f"ram.{k}": ram[k] for k in MIGRATE_RAM_FIGURES
                     if k in ram})
+        # Guest memory the migration made the source back: what a guest
+        # wrote for the first time, hinting's allocations included.
+        rss1 = src.rss_bytes()
+        if rss0 is not None and rss1 is not None:
+            out["source-rss-growth"] = rss1 - rss0
         return out
 
     def rpc_migrate(self, args):
@@ -494,6 +511,7 @@ class VM:
             dst.qmp.cmd("migrate-incoming",
                         uri=f"unix:{dst.path('migration')}")
             self._migration_setup(src.qmp, opts)
+            rss0 = src.rss_bytes()
             info = self._run_migration(f"unix:{dst.path('migration')}",
                                        opts)
             self.note(f"migrate: {info['status']}")
@@ -506,13 +524,14 @@ class VM:
                     "paused", "postmigrate"):
                 src.qmp.cmd("cont")
             raise
+        figures = self._figures(info, src, rss0)
         if info["status"] != "completed":
             self._drop_destination(dst, f"migration {info['status']}")
-            return json.dumps(self._figures(info), separators=(",", ":"))
+            return json.dumps(figures, separators=(",", ":"))
         src.quit()
         self.instances.append(dst)
         self.current = dst
-        return json.dumps(self._figures(info), separators=(",", ":"))
+        return json.dumps(figures, separators=(",", ":"))
 
     def _drop_destination(self, dst, why):
         """Kill an unused destination, keeping its QEMU output for the logs."""
@@ -539,9 +558,10 @@ class VM:
         opts = _kv_args(args.split())
         path = os.path.join(self.current.dir, "snapshot")
         self._migration_setup(self.current.qmp, opts)
+        rss0 = self.current.rss_bytes()
         try:
             info = self._run_migration(f"exec:cat > {path}", opts)
-            out = self._figures(info)
+            out = self._figures(info, self.current, rss0)
             if os.path.exists(path):
                 out["file-size"] = os.path.getsize(path)
         finally:
