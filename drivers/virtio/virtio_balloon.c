@@ -1187,6 +1187,12 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 	return true;
 }
 
+/* Whether a run may take @nr more pages and still leave its reserve free. */
+static bool vb_hint_above_keep(struct virtio_balloon *vb, unsigned long nr)
+{
+	return global_zone_page_state(NR_FREE_PAGES) >= vb->hint.keep + nr;
+}
+
 /*
  * Allocate a free block of @order from the zones @zone_gfp allows, unless
  * that would eat into the reserve.
@@ -1196,8 +1202,7 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
 {
 	struct page *page;
 
-	if (global_zone_page_state(NR_FREE_PAGES) <
-	    vb->hint.keep + (1UL << order))
+	if (!vb_hint_above_keep(vb, 1UL << order))
 		return NULL;
 	page = alloc_pages(VB_HINT_GFP | zone_gfp, order);
 	if (page)
@@ -1390,7 +1395,7 @@ static unsigned long vb_hint_alloc_pcp(struct virtio_balloon *vb,
 				       unsigned long nr, gfp_t zone_gfp,
 				       struct page **pages)
 {
-	if (global_zone_page_state(NR_FREE_PAGES) < vb->hint.keep + nr)
+	if (!vb_hint_above_keep(vb, nr))
 		return 0;
 	/* The bulk allocator fills only the entries that are %NULL. */
 	memset(pages, 0, nr * sizeof(*pages));
@@ -1398,21 +1403,41 @@ static unsigned long vb_hint_alloc_pcp(struct virtio_balloon *vb,
 }
 
 /*
- * Queue the run @p has gathered, if any, as one block; give it back instead
- * unless @queue (the run must end).  False if the run must end.
+ * Take the run @p has gathered, if any, off @p as one block: its first
+ * page, or %NULL.
  */
-static bool vb_hint_pcp_flush(struct vb_hint_pcp *p, bool queue)
+static struct page *vb_hint_pcp_take(struct vb_hint_pcp *p)
 {
 	struct page *head = p->head;
-	unsigned long pages = p->head_pages;
 
-	if (!head)
-		return queue;
+	if (head)
+		set_page_private(head, VB_HINT_RUN | p->head_pages);
 	p->head = NULL;
 	p->head_pages = 0;
-	set_page_private(head, VB_HINT_RUN | pages);
-	if (!queue ||
-	    !vb_hint_add_block(p->vb, p->id, head, false, &p->run->batch)) {
+	return head;
+}
+
+/* Give the run @p has gathered, if any, back to the page allocator. */
+static void vb_hint_pcp_drop(struct vb_hint_pcp *p)
+{
+	struct page *head = vb_hint_pcp_take(p);
+
+	if (head)
+		vb_hint_free_block(head);
+}
+
+/*
+ * Queue the run @p has gathered, if any, as one block.  False if the run
+ * must end; the run's pages are then given back.
+ */
+static bool vb_hint_pcp_flush(struct vb_hint_pcp *p)
+{
+	unsigned long pages = p->head_pages;
+	struct page *head = vb_hint_pcp_take(p);
+
+	if (!head)
+		return true;
+	if (!vb_hint_add_block(p->vb, p->id, head, false, &p->run->batch)) {
 		vb_hint_free_block(head);
 		return false;
 	}
@@ -1444,7 +1469,7 @@ static bool vb_hint_pcp_gather(struct vb_hint_pcp *p, struct page *page)
 			p->head_pages++;
 			return true;
 		}
-		if (!vb_hint_pcp_flush(p, true))
+		if (!vb_hint_pcp_flush(p))
 			return false;
 	}
 	p->head = page;
@@ -1492,8 +1517,10 @@ static long vb_hint_pcp_cpu(void *arg)
 			break;
 		left = now;
 	}
-	if (!vb_hint_pcp_flush(p, go_on))
-		go_on = false;
+	if (go_on)
+		go_on = vb_hint_pcp_flush(p);
+	else
+		vb_hint_pcp_drop(p);
 	if (current != p->worker)
 		p->run->other_cpu_ns += current->se.sum_exec_runtime -
 					cpu_start;
