@@ -39,6 +39,7 @@
  */
 #define COMPACT_TRIES		3
 
+#define COMPACT_SYSCTL		"/proc/sys/vm/compact_memory"
 #define PROACTIVE_SYSCTL	"/proc/sys/vm/compaction_proactiveness"
 #define PM_ENTRY_SIZE		sizeof(uint64_t)
 #define PM_PRESENT_BIT		63
@@ -152,7 +153,7 @@ int main(void)
 	uint64_t *pfns, *sorted, limit;
 	size_t n, i, holes = 0;
 	char *mem;
-	FILE *f;
+	int writes, err;
 
 	ksft_print_header();
 	ksft_set_plan(COMPACT_CHECKS);
@@ -206,15 +207,12 @@ int main(void)
 	vm0 = vmstat_read("balloon_migrate");
 	dbg0 = balloon_state("migrated_pages");
 	print_compaction("before");
-	for (i = 0; i < COMPACT_TRIES && vmstat_read("balloon_migrate") == vm0;
-	     i++) {
-		f = fopen("/proc/sys/vm/compact_memory", "w");
-		if (!f || fputs("1\n", f) < 0 || fclose(f))
-			break;
-	}
-	ksft_test_result(i > 0 && (i == COMPACT_TRIES ||
-				   vmstat_read("balloon_migrate") > vm0),
-			 "compact_memory written %zu times\n", i);
+	err = 0;
+	for (writes = 0; !err && writes < COMPACT_TRIES &&
+	     vmstat_read("balloon_migrate") == vm0; writes++)
+		err = write_file(COMPACT_SYSCTL, "1");
+	ksft_test_result(!err, "compact_memory written %d times%s%s\n",
+			 writes, err ? ": " : "", err ? strerror(-err) : "");
 	print_compaction("after");
 
 	ksft_test_result(vmstat_read("balloon_migrate") > vm0,
