@@ -91,6 +91,9 @@ def parse_args():
                     choices=sorted(suite_defs.MIGRATE_PROFILES),
                     help="migration settings (repeatable; default: all for "
                     "full, 'default' for demo and smoke)")
+    ap.add_argument("--config", action="append", choices=CONFIGS,
+                    help="only this configuration (repeatable; default: "
+                    "all, for a side-by-side run)")
     ap.add_argument("--qemu", default=vmtest.QEMU)
     ap.add_argument("--busybox", default=vmtest.BUSYBOX)
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -115,6 +118,8 @@ def parse_args():
                             s.timeout)
         for p in profiles for s in scenarios]
     args.profiles = profiles
+    args.configs = tuple(c for c in CONFIGS
+                         if not args.config or c in args.config)
     if args.reps is None:
         args.reps = 3 if args.mode == "full" else 1
     if args.reps < 1:
@@ -127,7 +132,7 @@ def prepare(args):
     is missing."""
     built = {}
     index = None
-    for cfg in CONFIGS:
+    for cfg in args.configs:
         module = args.intree if cfg == "in-tree" else args.module
         kargs = vmtest.kernel_args(args, args.kernel, module)
         vmtest.check_inputs(kargs)
@@ -182,6 +187,8 @@ def summarize(runs, scenarios):
     for scen in scenarios:
         out[scen.name] = {}
         for cfg in CONFIGS:
+            if not any(r["config"] == cfg for r in runs):
+                continue        # not run (--config)
             figs = [r["figures"] for r in runs
                     if r["scenario"] == scen.name and r["config"] == cfg
                     and r["figures"]]
@@ -261,7 +268,9 @@ def print_table(summary, scenarios):
     print("-" * len(head))
     for scen in scenarios:
         for cfg in CONFIGS:
-            figs = summary[scen.name].get(cfg, {})
+            if cfg not in summary[scen.name]:
+                continue
+            figs = summary[scen.name][cfg]
             if not figs:
                 print(f"{scen.name:20} {cfg:8} (no successful run)")
                 continue
@@ -293,7 +302,9 @@ def markdown(summary, scenarios, meta):
            "|---|---|" + "---|" * (len(keys) + 2)]
     for scen in scenarios:
         for cfg in CONFIGS:
-            figs = summary[scen.name].get(cfg, {})
+            if cfg not in summary[scen.name]:
+                continue
+            figs = summary[scen.name][cfg]
             cells = [form.get(k, "{:.0f}").format(figs[k][0])
                      if k in figs else "-" for k, _ in keys]
             vs_off = ratio(summary, scen.name, "transferred_mb", cfg, "off")
@@ -374,11 +385,12 @@ def main():
     built = prepare(args)
     # Make SIGTERM unwind like Ctrl-C so that every VM gets cleaned up.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    release = built["ours"][0].release
+    release = next(iter(built.values()))[0].release
     runs = []
-    plan = args.reps * len(args.scenarios) * len(CONFIGS)
+    configs = args.configs
+    plan = args.reps * len(args.scenarios) * len(configs)
     print(f"# migration benchmark ({args.mode}): {release}, "
-          f"{len(args.scenarios)} scenario(s) x {len(CONFIGS)} configs x "
+          f"{len(args.scenarios)} scenario(s) x {len(configs)} configs x "
           f"{args.reps} rep(s) = {plan} boots", flush=True)
     print(f"# {machine()}", flush=True)
     for p in args.profiles:
@@ -388,7 +400,8 @@ def main():
     for rep in range(args.reps):
         for scen in args.scenarios:
             # Rotate the order per repetition: no config always goes first.
-            order = CONFIGS[rep % len(CONFIGS):] + CONFIGS[:rep % len(CONFIGS)]
+            order = (configs[rep % len(configs):] +
+                     configs[:rep % len(configs)])
             for cfg in order:
                 n += 1
                 print(f"# [{n}/{plan}] {scen.name} ({scen.memory_mb} MiB "
