@@ -9,11 +9,19 @@
  * most free memory with anonymous pages, finds their frame numbers in
  * /proc/self/pagemap, frees the even frames of the lower half (single-page
  * holes: the allocator serves order-0 requests from order-0 free pages
- * first), inflates the balloon into those holes and frees the rest.
- * Placing the holes by virtual address instead left the balloon wherever
- * the allocator had put the filling, and on some runs above the meeting
- * point: nothing moved.  Proactive compaction is off meanwhile, so nothing
- * but the test's own request moves pages.
+ * first) and inflates the balloon into those holes.  Placing the holes by
+ * virtual address instead left the balloon wherever the allocator had put
+ * the filling, and on some runs above the meeting point: nothing moved.
+ *
+ * The free scanner takes its targets only from pageblocks that are partly
+ * used: it passes over a wholly free one rather than break it up.  With
+ * the filling gone, on about one run in three it found too few targets
+ * near the top of the zone, migrate_pages() ran out of them (-ENOMEM) and
+ * compaction gave up below the balloon.  So the test then frees the even
+ * frames of the upper half too, which leaves every pageblock there half
+ * used, and keeps the rest of the filling until compaction is over.
+ * Proactive compaction is off meanwhile, so nothing but the test's own
+ * request moves pages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,11 +40,7 @@
 /* The balloon takes 1/HOLE_SHARE of the holes punched in the filling. */
 #define HOLE_SHARE		2
 #define COMPACT_CHECKS		6
-/*
- * Compaction gives up early when its free scanner finds no target page
- * for what it isolated (-ENOMEM from migrate_pages()), before it reaches
- * the balloon; asking again starts from the zone's start.
- */
+/* Compaction requests until the balloon moves; each starts from scratch. */
 #define COMPACT_TRIES		3
 
 #define COMPACT_SYSCTL		"/proc/sys/vm/compact_memory"
@@ -146,12 +150,31 @@ static void print_placement(uint64_t limit)
 		       (unsigned long long)high);
 }
 
+/*
+ * Free the pages of @mem (@n pages of @page bytes, at frames @pfns) whose
+ * frame is even and in [@from, @to); returns how many.
+ */
+static size_t punch_holes(char *mem, const uint64_t *pfns, size_t n,
+			  long page, uint64_t from, uint64_t to)
+{
+	size_t i, holes = 0;
+
+	for (i = 0; i < n; i++) {
+		if (pfns[i] < from || pfns[i] >= to || pfns[i] & 1)
+			continue;
+		if (madvise(mem + i * page, page, MADV_DONTNEED))
+			ksft_exit_fail_msg("madvise: %s\n", strerror(errno));
+		holes++;
+	}
+	return holes;
+}
+
 int main(void)
 {
 	long long ram, fill, balloon, pages, vm0, dbg0;
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t *pfns, *sorted, limit;
-	size_t n, i, holes = 0;
+	size_t n, i, holes, targets;
 	char *mem;
 	int writes, err;
 
@@ -185,22 +208,19 @@ int main(void)
 	memcpy(sorted, pfns, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), cmp_pfn);
 	limit = sorted[n / 2];
-	for (i = 0; i < n; i++) {
-		if (pfns[i] >= limit || pfns[i] & 1)
-			continue;
-		if (madvise(mem + i * page, page, MADV_DONTNEED))
-			ksft_exit_fail_msg("madvise: %s\n", strerror(errno));
-		holes++;
-	}
 	free(sorted);
-	free(pfns);
+	holes = punch_holes(mem, pfns, n, page, 0, limit);
 	/* Whole MiB: QEMU rounds the balloon to 4 KiB pages. */
 	balloon = holes * page / HOLE_SHARE / BO_MIB * BO_MIB;
 	ksft_test_result(!balloon_resize(ram - balloon, BO_RESIZE_TIMEOUT_MS),
 			 "balloon inflated to %lld MiB among %lld MiB of holes below frame %#llx\n",
 			 balloon / BO_MIB, holes * page / BO_MIB,
 			 (unsigned long long)limit);
-	munmap(mem, fill);
+	targets = punch_holes(mem, pfns, n, page, limit, UINT64_MAX);
+	free(pfns);
+	ksft_print_msg("%lld MiB freed above frame %#llx for compaction's targets\n",
+		       (long long)targets * page / BO_MIB,
+		       (unsigned long long)limit);
 	print_placement(limit);
 
 	pages = balloon_state("balloon_pages");
@@ -214,6 +234,7 @@ int main(void)
 	ksft_test_result(!err, "compact_memory written %d times%s%s\n",
 			 writes, err ? ": " : "", err ? strerror(-err) : "");
 	print_compaction("after");
+	munmap(mem, fill);
 
 	ksft_test_result(vmstat_read("balloon_migrate") > vm0,
 			 "balloon_migrate %lld -> %lld\n", vm0,
