@@ -18,12 +18,35 @@
  */
 #define ALLOC_DROP_MIN_PCT	85
 /*
+ * Measures of what a program can get with the balloon empty; the largest
+ * counts.  One alone came out 24 MiB short once, right after a hinting run
+ * had given its memory back (780 MiB, then 804 after the deflate), which
+ * put the drop below ALLOC_DROP_MIN_PCT.
+ */
+#define EMPTY_PROBES		2
+/*
  * And come back to within this percentage of the balloon of where it was:
  * page cache and slab drift by a few tens of MiB across the probes, a
  * balloon that did not come back would cost all of it.
  */
 #define ALLOC_BACK_SLACK_PCT	25
 #define INFLATE_CHECKS		9
+
+/* The most of EMPTY_PROBES allocatable_bytes(), or -1 if one failed. */
+static long long allocatable_most(void)
+{
+	long long most = -1, probe;
+	int i;
+
+	for (i = 0; i < EMPTY_PROBES; i++) {
+		probe = allocatable_bytes();
+		if (probe < 0)
+			return -1;
+		if (probe > most)
+			most = probe;
+	}
+	return most;
+}
 
 int main(void)
 {
@@ -42,7 +65,7 @@ int main(void)
 				   ram);
 	balloon = balloon_align(ram / BALLOON_SHARE);
 	total0 = meminfo_kb("MemTotal");
-	alloc0 = allocatable_bytes();
+	alloc0 = allocatable_most();
 	ksft_print_msg("guest %lld MiB, balloon %lld MiB, allocatable %lld MiB\n",
 		       ram / BO_MIB, balloon / BO_MIB, alloc0 / BO_MIB);
 
@@ -86,7 +109,7 @@ int main(void)
 	ksft_test_result(balloon_state("inflated_pages") ==
 			 balloon_state("deflated_pages"),
 			 "every inflated page was deflated\n");
-	alloc2 = allocatable_bytes();
+	alloc2 = allocatable_most();
 	ksft_test_result(alloc2 >= 0 &&
 			 (alloc0 - alloc2) * 100 <= balloon * ALLOC_BACK_SLACK_PCT,
 			 "a program gets its memory back: %lld -> %lld MiB\n",
