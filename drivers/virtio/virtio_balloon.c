@@ -139,6 +139,21 @@ static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
  * took hint_cold_ratio times as long per page as the quickest block of the
  * run, the pass ends (vb_hint_cold()).  Where the host backs memory
  * cheaply, no pass ends this way and a run takes everything, as before.
+ *
+ * Slowness alone is not enough: memory that held data can be as slow to
+ * write for other reasons (a host that has to back it again, a guest CPU
+ * the host does not run for a while), and ending a pass there is costly,
+ * as the memory the pass leaves is sent with its data: traced on idle-8g,
+ * a pass over memory above 4 GiB that held data found eight blocks in a
+ * row at 6-16 times the quickest, ended with 2.8 GB of data left, and the
+ * migration sent 3.1 GB instead of about 0.45 (reading each slow block
+ * back, which was quick, would not have helped).  What tells memory free
+ * since boot apart is its order on the free lists: the boot hands memory
+ * to the page allocator upward, appending it, and the allocator hands out
+ * the blocks freed last first, so that memory comes last and upward, while
+ * memory a program freed comes in the order it was freed, turned around
+ * (downward for memory freed upward, as munmap() and exit do).  So the
+ * slow blocks in a row must also go upward, each above the one before.
  */
 #define VB_HINT_TIMED_ORDER	6
 #define VB_HINT_COLD_BLOCKS	8
@@ -1327,7 +1342,8 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  *	yet; %VB_HINT_TIMED_ORDER)
  * @cold_ratio: hint_cold_ratio when the run started
  * @cold: largest-order blocks in a row, in this pass, that took
- *	@cold_ratio times @quickest or longer
+ *	@cold_ratio times @quickest or longer, each above the one before
+ * @cold_pfn: frame number of the last of them
  * @other_cpu_ns: CPU time spent for the run outside the worker (taking
  *	other CPUs' lists), not in the worker's own
  */
@@ -1341,6 +1357,7 @@ struct vb_hint_progress {
 	u64 quickest;
 	unsigned int cold_ratio;
 	unsigned int cold;
+	unsigned long cold_pfn;
 	u64 other_cpu_ns;
 };
 
@@ -1575,26 +1592,36 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	return true;
 }
 
+/* Start counting the slow blocks in a row of @run from zero. */
+static void vb_hint_cold_reset(struct vb_hint_progress *run)
+{
+	run->cold = 0;
+	run->cold_pfn = 0;
+}
+
 /*
- * Note that allocating a block of @order took @ns; true once the pass has
- * reached memory the host has not backed (%VB_HINT_COLD_BLOCKS).  The
- * quickest block of the run, not of the pass, is the measure: a pass may
- * begin with such memory.  A guest CPU slowed down as much for as long
- * (host contention) ends the pass too: what it leaves is hinted by no
- * run of this round.
+ * Note that allocating the block @page of @order took @ns; true once the
+ * pass has reached memory the host has not backed: %VB_HINT_COLD_BLOCKS
+ * blocks of the largest order in a row, each slow and above the one before
+ * (%VB_HINT_COLD_RATIO).  The quickest block of the run, not of the pass,
+ * is the measure: a pass may begin with such memory.
  */
-static bool vb_hint_cold(struct vb_hint_progress *run, unsigned int order,
-			 u64 ns)
+static bool vb_hint_cold(struct vb_hint_progress *run, struct page *page,
+			 unsigned int order, u64 ns)
 {
 	u64 per_page = max_t(u64, ns >> order, 1);
+	unsigned long pfn = page_to_pfn(page);
 
 	if (!run->quickest || per_page < run->quickest)
 		run->quickest = per_page;
 	if (!run->cold_ratio || order < VB_MAX_PAGE_ORDER ||
 	    per_page < (u64)run->cold_ratio * run->quickest) {
-		run->cold = 0;
+		vb_hint_cold_reset(run);
 		return false;
 	}
+	if (run->cold && pfn < run->cold_pfn)
+		vb_hint_cold_reset(run);
+	run->cold_pfn = pfn;
 	return ++run->cold >= VB_HINT_COLD_BLOCKS;
 }
 
@@ -1627,7 +1654,7 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	if (!vb_hint_pcp(vb, id, zone_gfp, first, run))
 		return false;
 	start = run->pages;
-	run->cold = 0;
+	vb_hint_cold_reset(run);
 	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
 	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
 		if (vb_hint_run_ended(vb, id) ||
@@ -1651,7 +1678,7 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 			continue;
 		}
 		cold = order >= VB_HINT_TIMED_ORDER &&
-		       vb_hint_cold(run, order, ktime_get_ns() - t0);
+		       vb_hint_cold(run, page, order, ktime_get_ns() - t0);
 		if (!sweep)
 			fragments[order]--;
 		if (!vb_hint_add_block(vb, id, page, false, &run->batch)) {
