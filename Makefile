@@ -57,7 +57,7 @@ help:
 	@echo "make stress          stress and fault injection on the debug kernel, full counts (T= too)"
 	@echo "make demo            the main job: migrate a guest with hinting off, in-tree, ours"
 	@echo "make inflate-demo    boot a guest with the driver, inflate and deflate it"
-	@echo "make bench           migration benchmark (S=<scenario> P=<profile> C=<config> REPS=<n> BENCH_KERNEL=<rel>)"
+	@echo "make bench           migration benchmark (S=<scenario> P=<profile> C=<config> REPS=<n> BENCH_KERNEL=<rel> GUEST_CMDLINE=<params>)"
 	@echo "make bench-smoke     a small migration benchmark with sanity checks (in make check)"
 	@echo "make bench-resize    inflate/deflate throughput, ours vs the kernel's own driver"
 
@@ -190,7 +190,7 @@ MIGBENCH = python3 $(SELFTEST_DIR)/migbench.py --kernel $(KIMG_$(BENCH_KERNEL)) 
 	--module $(BUILD)/$(BENCH_KERNEL)/virtio_balloon.ko \
 	--intree $(call intree_module,$(BENCH_KERNEL)) --progs $(PROGS_DIR) --out $(BUILD) \
 	$(foreach s,$(S),--scenario $(s)) $(foreach p,$(P),--profile $(p)) \
-	$(foreach c,$(C),--config $(c))
+	$(foreach c,$(C),--config $(c)) $(if $(GUEST_CMDLINE),--cmdline "$(GUEST_CMDLINE)")
 
 bench: modules selftests
 	$(MIGBENCH) --mode full $(if $(REPS),--reps $(REPS))

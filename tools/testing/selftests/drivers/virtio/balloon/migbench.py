@@ -47,6 +47,8 @@ COLUMNS = (
     ("hint_ms", "hint ms", "{:.0f}"),
     ("hint_cpu_ms", "hint CPU ms", "{:.0f}"),
     ("hint_gib_s", "hint GiB/s", "{:.2f}"),
+    ("hint_cuts", "cold cuts", "{:.0f}"),
+    ("hint_shrunk_mb", "shrunk MB", "{:.0f}"),
     ("src_rss_mb", "src RSS+ MB", "{:.0f}"),
     ("work_mib_s", "work MiB/s", "{:.0f}"),
     ("file_mb", "file MB", "{:.0f}"),
@@ -94,6 +96,9 @@ def parse_args():
     ap.add_argument("--config", action="append", choices=CONFIGS,
                     help="only this configuration (repeatable; default: "
                     "all, for a side-by-side run)")
+    ap.add_argument("--cmdline", default="",
+                    help="extra guest kernel parameters, for every "
+                    "configuration (e.g. init_on_alloc=0)")
     ap.add_argument("--qemu", default=vmtest.QEMU)
     ap.add_argument("--busybox", default=vmtest.BUSYBOX)
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -393,6 +398,8 @@ def main():
           f"{len(args.scenarios)} scenario(s) x {len(configs)} configs x "
           f"{args.reps} rep(s) = {plan} boots", flush=True)
     print(f"# {machine()}", flush=True)
+    if args.cmdline:
+        print(f"# guest kernel parameters: {args.cmdline}", flush=True)
     for p in args.profiles:
         print(f"# profile {p}: migrate "
               f"{' '.join(suite_defs.MIGRATE_PROFILES[p])}", flush=True)
@@ -435,6 +442,7 @@ def main():
                 f"{p}: " + " ".join(suite_defs.MIGRATE_PROFILES[p])
                 for p in args.profiles),
             "reps": args.reps, "mode": args.mode,
+            "guest_cmdline": args.cmdline,
             "configs": {"off": "our driver, free-page-hint=off",
                         "in-tree": f"{args.intree}, free-page-hint=on",
                         "ours": f"{args.module}, free-page-hint=on"}}

@@ -805,7 +805,7 @@ def kernel_args(args, kdir, module):
     kargs.leak_check = "CONFIG_DEBUG_KMEMLEAK=y" in config
     kasan = "CONFIG_KASAN=y" in config
     kargs.slow = KASAN_TIMEOUT_SCALE if kasan else 1
-    # Other front ends (migbench.py) have no --smp or --cmdline.
+    # Other front ends (migbench.py) have no --smp.
     kargs.smp = getattr(args, "smp", None)
     kargs.cmdline = " ".join(filter(None, (KASAN_CMDLINE if kasan else "",
                                            getattr(args, "cmdline", ""))))
