@@ -187,7 +187,8 @@ def median(vals):
 
 
 def summarize(runs, scenarios):
-    """{scenario: {config: {key: (median, min, max)}}}"""
+    """{scenario: {config: {key: (median, min, max)}}}, for the configs
+    that ran, in CONFIGS order."""
     out = {}
     for scen in scenarios:
         out[scen.name] = {}
@@ -272,10 +273,7 @@ def print_table(summary, scenarios):
     print(head)
     print("-" * len(head))
     for scen in scenarios:
-        for cfg in CONFIGS:
-            if cfg not in summary[scen.name]:
-                continue
-            figs = summary[scen.name][cfg]
+        for cfg, figs in summary[scen.name].items():
             if not figs:
                 print(f"{scen.name:20} {cfg:8} (no successful run)")
                 continue
@@ -306,10 +304,7 @@ def markdown(summary, scenarios, meta):
            " | sent vs off | sent vs in-tree |",
            "|---|---|" + "---|" * (len(keys) + 2)]
     for scen in scenarios:
-        for cfg in CONFIGS:
-            if cfg not in summary[scen.name]:
-                continue
-            figs = summary[scen.name][cfg]
+        for cfg, figs in summary[scen.name].items():
             cells = [form.get(k, "{:.0f}").format(figs[k][0])
                      if k in figs else "-" for k, _ in keys]
             vs_off = ratio(summary, scen.name, "transferred_mb", cfg, "off")
