@@ -20,7 +20,12 @@ import time
 
 QEMU_START_TIMEOUT_S = 15
 QEMU_QUIT_TIMEOUT_S = 10
-QMP_TIMEOUT_S = 30
+# QEMU answers QMP from its main loop, which the migration thread blocks
+# while it holds the big lock (setup, dirty-bitmap syncs, the last pass):
+# seconds on a busy host, never minutes.
+QMP_TIMEOUT_S = 120
+# A QMP reply this late is logged: the main loop was blocked that long.
+QMP_SLOW_S = 2
 POLL_INTERVAL_S = 0.05
 RPC_POLL_S = 0.2
 RPC_LINE_MAX = 4096
@@ -63,13 +68,20 @@ def _connect_unix(path):
 
 
 class Qmp:
-    """Minimal synchronous QMP client; events are kept in self.events."""
+    """Minimal synchronous QMP client; events are kept in self.events.
 
-    def __init__(self, sock):
+    Every command carries an id and only the reply with that id answers
+    it, so a command that timed out cannot hand its late reply to the
+    next one.  Slow replies are logged through @note.
+    """
+
+    def __init__(self, sock, note=None):
         self.sock = sock
         self.sock.settimeout(QMP_TIMEOUT_S)
         self.buf = b""
         self.events = []
+        self.next_id = 0
+        self.note = note or (lambda msg: None)
         self._read()  # greeting
         self.cmd("qmp_capabilities")
 
@@ -84,18 +96,30 @@ class Qmp:
 
     def cmd(self, name, **args):
         """Execute a QMP command and return its "return" value."""
-        msg = {"execute": name}
+        self.next_id += 1
+        msg = {"execute": name, "id": self.next_id}
         if args:
             msg["arguments"] = args
+        start = time.monotonic()
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
-            resp = self._read()
+            try:
+                resp = self._read()
+            except socket.timeout:
+                raise QemuError(f"QMP {name}: no reply within "
+                                f"{QMP_TIMEOUT_S} s") from None
             if "event" in resp:
                 self.events.append(resp)
-            elif "error" in resp:
+                continue
+            if resp.get("id") != self.next_id:
+                self.note(f"QMP: late reply dropped: {resp}")
+                continue
+            took = time.monotonic() - start
+            if took >= QMP_SLOW_S:
+                self.note(f"QMP {name}: reply after {took:.1f} s")
+            if "error" in resp:
                 raise QmpError(f"{name}: {resp['error'].get('desc')}")
-            elif "return" in resp:
-                return resp["return"]
+            return resp.get("return")
 
     def wait_event(self, name, timeout, match=None):
         """Wait for an event named @name whose data contains @match."""
@@ -119,6 +143,8 @@ class Qmp:
                 self.sock.settimeout(QMP_TIMEOUT_S)
             if "event" in resp:
                 self.events.append(resp)
+            else:
+                self.note(f"QMP: late reply dropped: {resp}")
 
 
 class StreamReader(threading.Thread):
@@ -205,7 +231,7 @@ class Instance:
                 if time.monotonic() > deadline:
                     raise QemuError("timeout waiting for the QMP socket")
                 time.sleep(POLL_INTERVAL_S)
-        self.qmp = Qmp(qmp_sock)
+        self.qmp = Qmp(qmp_sock, self.vm.note)
         # The chardevs exist once QMP answers.
         for chan, echo in (("console", self.vm.echo),
                            ("test", self.vm.test_echo)):

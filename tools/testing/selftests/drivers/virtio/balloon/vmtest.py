@@ -95,6 +95,10 @@ BALLOON_ID = suite_defs.BALLOON_ID
 IOTHREAD_ID = "io1"
 DISK_ID = "disk0"
 CONSOLE_TAIL_LINES = 40
+# Host log lines shown under a failed test: the RPCs that failed and what
+# the QMP client noticed (late or dropped replies).
+HOST_TROUBLE_RE = re.compile(r"rpc< err|QMP|failed|timeout|cannot send")
+HOST_TROUBLE_SHOWN = 20
 SPLAT_LINES_SHOWN = 40
 # Console lines kept after each splat line: the call trace that names the
 # culprit (CI shows only the report, not the saved logs).
@@ -525,6 +529,12 @@ def run_boot(args, initramfs, suite, programs, log, owners=None,
         for res in results:
             if not any(boot_error in d for d in res.diag):
                 res.diag.insert(0, boot_error)
+    trouble = [ln for ln in texts.get("host", "").splitlines()
+               if HOST_TROUBLE_RE.search(ln)]
+    for res in results:
+        if res.status == "fail":
+            res.diag += ["host: " + ln
+                         for ln in trouble[-HOST_TROUBLE_SHOWN:]]
     return results, texts, time.monotonic() - start
 
 
