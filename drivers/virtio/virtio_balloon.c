@@ -1592,13 +1592,6 @@ static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	return true;
 }
 
-/* Start counting the slow blocks in a row of @run from zero. */
-static void vb_hint_cold_reset(struct vb_hint_progress *run)
-{
-	run->cold = 0;
-	run->cold_pfn = 0;
-}
-
 /*
  * Note that allocating the block @page of @order took @ns; true once the
  * pass has reached memory the host has not backed: %VB_HINT_COLD_BLOCKS
@@ -1616,11 +1609,11 @@ static bool vb_hint_cold(struct vb_hint_progress *run, struct page *page,
 		run->quickest = per_page;
 	if (!run->cold_ratio || order < VB_MAX_PAGE_ORDER ||
 	    per_page < (u64)run->cold_ratio * run->quickest) {
-		vb_hint_cold_reset(run);
+		run->cold = 0;
 		return false;
 	}
 	if (run->cold && pfn < run->cold_pfn)
-		vb_hint_cold_reset(run);
+		run->cold = 0;
 	run->cold_pfn = pfn;
 	return ++run->cold >= VB_HINT_COLD_BLOCKS;
 }
@@ -1654,7 +1647,7 @@ static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
 	if (!vb_hint_pcp(vb, id, zone_gfp, first, run))
 		return false;
 	start = run->pages;
-	vb_hint_cold_reset(run);
+	run->cold = 0;
 	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
 	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
 		if (vb_hint_run_ended(vb, id) ||
