@@ -75,13 +75,13 @@ class Qmp:
     next one.  Slow replies are logged through @note.
     """
 
-    def __init__(self, sock, note=None):
+    def __init__(self, sock, note):
         self.sock = sock
         self.sock.settimeout(QMP_TIMEOUT_S)
         self.buf = b""
         self.events = []
         self.next_id = 0
-        self.note = note or (lambda msg: None)
+        self.note = note
         self._read()  # greeting
         self.cmd("qmp_capabilities")
 
