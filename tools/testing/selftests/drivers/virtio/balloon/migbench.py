@@ -260,9 +260,20 @@ def headline(summary, scenarios):
     return lines
 
 
+def keys_present(summary):
+    """The figures any run in @summary has."""
+    return {k for by_cfg in summary.values() for figs in by_cfg.values()
+            for k in figs}
+
+
+def configs_present(summary):
+    """The configurations that ran, in CONFIGS order."""
+    return [c for c in CONFIGS if any(c in by_cfg
+                                      for by_cfg in summary.values())]
+
+
 def columns_present(summary):
-    present = {k for by_cfg in summary.values() for figs in by_cfg.values()
-               for k in figs}
+    present = keys_present(summary)
     return [c for c in COLUMNS if c[0] in present]
 
 
@@ -294,8 +305,7 @@ def markdown(summary, scenarios, meta):
             ("hint_cpu_ms", "hint CPU ms"), ("hint_gib_s", "hint GiB/s"),
             ("src_rss_mb", "MB source RSS grew"),
             ("work_mib_s", "workload MiB/s"), ("file_mb", "snapshot MB")]
-    present = {k for by_cfg in summary.values() for f in by_cfg.values()
-               for k in f}
+    present = keys_present(summary)
     keys = [k for k in keys if k[0] in present]
     form = {k: f for k, _, f in COLUMNS}
     out = [f"{meta['guest']}, {meta['machine']}; {meta['params']}; "
@@ -318,10 +328,11 @@ def markdown(summary, scenarios, meta):
     return "\n".join(out) + "\n"
 
 
-def chart(summary, scenarios, configs, path):
-    """Bytes and time per scenario for @configs, as a PNG (gnuplot)."""
+def chart(summary, scenarios, path):
+    """Bytes and time per scenario and configuration, as a PNG (gnuplot)."""
     if not shutil.which(GNUPLOT):
         return "gnuplot not installed (make setup installs gnuplot-nox)"
+    configs = configs_present(summary)
     data = path + ".dat"
     with open(data, "w") as f:
         f.write("# scenario " + " ".join(f"{c}_mb {c}_s" for c in configs) +
@@ -464,7 +475,7 @@ def main():
                               for s, t, ok in checks]}, f, indent=1)
     with open(base + ".md", "w") as f:
         f.write(markdown(summary, args.scenarios, meta))
-    problem = chart(summary, args.scenarios, configs, base + ".png")
+    problem = chart(summary, args.scenarios, base + ".png")
     print(f"\nresults: {base}.json, {base}.md" +
           (f", {base}.png" if not problem else f" (no chart: {problem})"))
 
