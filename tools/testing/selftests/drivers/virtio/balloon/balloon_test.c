@@ -393,9 +393,28 @@ int balloon_find_device(char *name, size_t len)
 	return ret;
 }
 
+/*
+ * Whether the driver bound to @name has finished probing it.  The driver
+ * core links a device to its driver before it calls the driver's probe,
+ * so the link alone shows a probe under way; this driver's debugfs state
+ * file is the last thing its probe makes.  Without this driver's debugfs
+ * directory the driver bound is another one (the kernel's own), or
+ * debugfs is not mounted: the link is all there is to go by.
+ */
+static int balloon_probed(const char *name)
+{
+	char path[BT_LINE_MAX];
+
+	if (access(BT_DEBUGFS_DIR, F_OK))
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s/state", BT_DEBUGFS_DIR, name);
+	return !access(path, F_OK);
+}
+
 /**
  * balloon_wait_bound() - Wait until a device is (un)bound to the driver.
- * @bound: non-zero to wait for a bound device, zero to wait for none.
+ * @bound: non-zero to wait for a bound device whose probe has finished,
+ *	zero to wait for none.
  * @timeout_ms: how long to wait.
  *
  * Return: 0 when the state was reached, -1 on timeout.
@@ -404,9 +423,11 @@ int balloon_wait_bound(int bound, unsigned int timeout_ms)
 {
 	char name[BT_DEVNAME_MAX];
 	unsigned int waited = 0;
+	int found;
 
 	for (;;) {
-		if (!balloon_find_device(name, sizeof(name)) == !!bound)
+		found = !balloon_find_device(name, sizeof(name));
+		if (bound ? found && balloon_probed(name) : !found)
 			return 0;
 		if (waited >= timeout_ms)
 			return -1;
