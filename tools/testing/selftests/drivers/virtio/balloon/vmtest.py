@@ -494,14 +494,14 @@ def run_boot(args, initramfs, suite, programs, log, owners=None,
             with open(disk, "wb") as f:
                 f.truncate(suite.disk_mb << 20)
         argv, devices = qemu_argv(args, suite, initrd, disk)
-        test_echo = None
-        if progress:
-            def on_line(line):
-                m = MARKER_RE.match(line)
-                if m and m.group(1) == "end":
+        def on_line(line):
+            """Each program's begin and end go in the host log too."""
+            m = MARKER_RE.match(line)
+            if m:
+                vm.note(line)
+                if progress and m.group(1) == "end":
                     progress(line)
-            test_echo = line_feeder(on_line)
-        vm = VM(argv, devices, log, echo, test_echo)
+        vm = VM(argv, devices, log, echo, line_feeder(on_line))
         vm.start()
         deadline = time.monotonic() + args.slow * (suite.timeout + sum(
             p.timeout for p in programs))
@@ -529,13 +529,28 @@ def run_boot(args, initramfs, suite, programs, log, owners=None,
         for res in results:
             if not any(boot_error in d for d in res.diag):
                 res.diag.insert(0, boot_error)
-    trouble = [ln for ln in texts.get("host", "").splitlines()
-               if HOST_TROUBLE_RE.search(ln)]
+    host = texts.get("host", "").splitlines()
     for res in results:
         if res.status == "fail":
             res.diag += ["host: " + ln
-                         for ln in trouble[-HOST_TROUBLE_SHOWN:]]
+                         for ln in host_trouble(host, res.name)]
     return results, texts, time.monotonic() - start
+
+
+def host_trouble(host, name):
+    """The host log's lines about failed RPCs and QMP while program @name
+    ran (in a shared boot, not those of the programs before it), the last
+    HOST_TROUBLE_SHOWN of them; all of the boot's if @name never began."""
+    def marks(what):
+        """Indexes of the host log's lines that note @what of @name."""
+        for i, ln in enumerate(host):
+            m = MARKER_RE.search(ln)
+            if m and m.group(1) == what and m.group(2) == name:
+                yield i
+    first = next(marks("begin"), 0)
+    last = next((i for i in marks("end") if i > first), len(host))
+    trouble = [ln for ln in host[first:last] if HOST_TROUBLE_RE.search(ln)]
+    return trouble[-HOST_TROUBLE_SHOWN:]
 
 
 def save_logs(args, suite, texts):
