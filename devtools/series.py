@@ -376,7 +376,6 @@ STRIP = {
     "hint": {
         DRIVER: [
             DropDefs(r"vb_hint\w*|VB_HINT_\w+"),
-            Drop(r"^static unsigned int hint_cold_ratio = ", then=2),
             Drop(r"^ \* - (hints free pages|Free page hinting)"),
             Drop(r"^ \* - hinted blocks"),
             Drop(r"^\tVB_VQ_HINT,$"),

@@ -83,25 +83,16 @@
 #define VB_DEVICE_POLL		HZ
 
 /*
- * Free page hinting allocates free blocks down to VB_HINT_MIN_ORDER, so
- * memory that is free only in small pieces is hinted too (vb_hint_run() says
- * in which order).  Flags: no reclaim of any kind (only what is free now is
- * hinted, and kswapd is not woken), no reserves, no warning; movable, so the
- * blocks come from the free lists that hold most free memory and hinting
- * does not turn movable pageblocks into unmovable ones while it holds them.
+ * Free page hinting takes free blocks of every order from the page
+ * allocator, down to VB_HINT_MIN_ORDER, so that memory free only in small
+ * pieces is hinted too (vb_hint_run() says in which order).
+ * Flags: no reclaim of any kind (only what is free now is hinted, and
+ * kswapd is not woken), no reserves, no warning; movable, so the blocks
+ * come from the free lists that hold most free memory and hinting does not
+ * turn movable pageblocks into unmovable ones while it holds them.
  */
 #define VB_HINT_MIN_ORDER	0
 #define VB_HINT_GFP		(__GFP_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC)
-
-/*
- * A run's passes, one zone modifier each: the zones up to DMA32 (on x86-64
- * the guest's memory below 4 GiB), then every zone.  The migration thread
- * walks guest memory upward from address 0 while the page allocator hands
- * out the highest zone first, so without this the lowest memory, which the
- * migration thread reaches first, would be hinted last.  Within a zone the
- * free lists follow no address order: zones are the finest order there is.
- */
-static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
 
 /*
  * Hinting leaves 1/64th of the guest's memory free (16 MiB of 1 GiB) so
@@ -117,68 +108,8 @@ static const gfp_t vb_hint_zone_gfp[] = { __GFP_DMA32, 0 };
  */
 #define VB_HINT_FLIGHT_SHIFT	5
 
-/*
- * Set in the queue token of a block hinted again (struct page pointers are
- * aligned), so that the block goes back to the settled list when the
- * device returns it: only a block's first hint is followed by another.
- */
-#define VB_HINT_AGAIN_TOKEN	1UL
-
-/*
- * Memory the host has not backed yet -- free since the guest booted, or
- * given back by the balloon or by free page reporting -- reads as zero, so
- * the device sends it as a few bytes a page, hinted or not.  But the page
- * allocator writes every block it hands out (init_on_alloc), and the first
- * write to such memory is slow where the host backs memory only then, and
- * makes the host back it for good.  Free since boot, it lies behind the
- * recently freed memory on the free lists of the largest order and so ends
- * a pass: traced on the idle benchmark (TCG), 4 MiB blocks that had held
- * data took 0.8 ms each to allocate, the last 440 MiB 10 ms each, 1.45 s
- * of a 1.83 s run.  So blocks of at least %VB_HINT_TIMED_ORDER are timed,
- * and once %VB_HINT_COLD_BLOCKS blocks of the largest order in a row each
- * took hint_cold_ratio times as long per page as the quickest block of the
- * run, the pass ends (vb_hint_cold()).  Where the host backs memory
- * cheaply, no pass ends this way and a run takes everything, as before.
- *
- * Slowness alone is not enough: memory that held data can be as slow to
- * write for other reasons (a host that has to back it again, a guest CPU
- * the host does not run for a while), and ending a pass there is costly,
- * as the memory the pass leaves is sent with its data: traced on idle-8g,
- * a pass over memory above 4 GiB that held data found eight blocks in a
- * row at 6-16 times the quickest, ended with 2.8 GB of data left, and the
- * migration sent 3.1 GB instead of about 0.45 (reading each slow block
- * back, which was quick, would not have helped).  What tells memory free
- * since boot apart is its order on the free lists: the boot hands memory
- * to the page allocator upward, appending it, and the allocator hands out
- * the blocks freed last first, so that memory comes last and upward, while
- * memory a program freed comes in the order it was freed, turned around
- * (downward for memory freed upward, as munmap() and exit do).  So the
- * slow blocks in a row must also go upward, each above the one before.
- */
-#define VB_HINT_TIMED_ORDER	6
-#define VB_HINT_COLD_BLOCKS	8
-#define VB_HINT_COLD_RATIO	6
-
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
-
-/*
- * A hinted block is either a block of the page allocator (page_private():
- * its order) or a run of single pages from the per-CPU lists that are
- * physically adjacent (page_private(): VB_HINT_RUN and the number of pages;
- * the block's page is the run's lowest).  A run stays inside one aligned
- * block of the largest order, as the allocator's blocks do, so that each
- * buffer is one range of guest memory the device can map in one piece.
- */
-#define VB_HINT_RUN		BIT(BITS_PER_LONG - 1)
-
-/*
- * Single pages are taken from a per-CPU list this many at a time, with one
- * trip to the page allocator (alloc_pages_bulk_array()).  The list's length
- * is checked after each such chunk, so a chunk is also the most a pass can
- * take beyond what the list held (vb_hint_pcp_cpu()).
- */
-#define VB_HINT_PCP_CHUNK	32
 
 /*
  * Hinted pages the shrinker offers at a time (64 MiB of 4 KiB pages); with
@@ -249,11 +180,6 @@ module_param(fail_probe_at, uint, 0644);
 MODULE_PARM_DESC(fail_probe_at,
 		 "Test only: fail probe at step 1 (virtqueues), 2 (shrinker) or 3 (page reporting)");
 
-static unsigned int hint_cold_ratio = VB_HINT_COLD_RATIO;
-module_param(hint_cold_ratio, uint, 0644);
-MODULE_PARM_DESC(hint_cold_ratio,
-		 "End a hinting pass at blocks this many times slower to allocate than the run's quickest: memory the host has not backed (0: never)");
-
 static struct dentry *vb_debugfs_root;
 
 /**
@@ -275,31 +201,21 @@ static struct dentry *vb_debugfs_root;
  * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
  * @keep: free pages a run leaves to the guest (%VB_HINT_KEEP_SHIFT)
- * @lock: protects @blocks, @fresh, @held_pages, @fresh_pages, @shrunk and
- *	@released
- * @blocks: hinted blocks the device has returned from a second hint,
- *	linked through page->lru, size in page_private() (%VB_HINT_RUN)
- * @fresh: hinted blocks the device has returned from their first hint,
- *	which the next run hints again (vb_hint_again()); linked as @blocks
- * @held_pages: pages in @blocks and @fresh, and in blocks being given back
- * @fresh_pages: pages in @fresh
+ * @lock: protects @blocks, @held_pages, @shrunk and @released
+ * @blocks: hinted blocks the device has returned, linked through
+ *	page->lru, order in page_private()
+ * @held_pages: pages in @blocks, and in blocks being given back
  * @runs: runs started
  * @runs_stopped: runs ended by the device (STOP, DONE or new id)
  * @hinted_blocks: blocks hinted
  * @hinted_pages: pages in them
- * @low_pages: pages of them hinted by passes over the lower zones only
- * @again_pages: held pages hinted again by the next run (vb_hint_again())
- * @pcp_pages: pages hinted from the per-CPU free lists (vb_hint_pcp())
- * @pcp_blocks: blocks they went in (runs of adjacent pages)
+ * @small_pages: pages of them in blocks below the largest order
  * @full_waits: times a run waited for room on the queue
- * @cold_cuts: passes ended at memory the host had not backed (vb_hint_cold())
  * @shrunk: hinted pages given back early by the shrinker
  * @released: hinted pages given back on DONE or teardown
  * @last_pages: pages hinted by the last run
  * @last_ns: wall time of the last run, start id to STOP
- * @last_cpu_ns: CPU time the last run used
  * @total_ns: wall time of all runs
- * @total_cpu_ns: CPU time of all runs
  *
  * The counters are written by the worker, or under @lock, and read
  * locklessly.
@@ -323,27 +239,19 @@ struct vb_hint {
 	unsigned long keep;
 	spinlock_t lock;		/* see above */
 	struct list_head blocks;
-	struct list_head fresh;
 	unsigned long held_pages;
-	unsigned long fresh_pages;
 
 	unsigned long runs;
 	unsigned long runs_stopped;
 	unsigned long hinted_blocks;
 	unsigned long hinted_pages;
-	unsigned long low_pages;
-	unsigned long again_pages;
-	unsigned long pcp_pages;
-	unsigned long pcp_blocks;
+	unsigned long small_pages;
 	unsigned long full_waits;
-	unsigned long cold_cuts;
 	unsigned long shrunk;
 	unsigned long released;
 	unsigned long last_pages;
 	u64 last_ns;
-	u64 last_cpu_ns;
 	u64 total_ns;
-	u64 total_cpu_ns;
 };
 
 /**
@@ -968,17 +876,8 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
  * dirtied again and sent in a later round, which makes it safe to give a
  * block back to the guest at any time (the spec allows it even before the
  * device used the buffer).  Blocks stay with the driver until DONE (the
- * shrinker hands them back earlier if the guest needs memory); each later
- * round's run hints them again first, then memory that became free since.
- *
- * What is better than hinting only blocks of the largest order: the run
- * goes down through the orders, so free memory that is fragmented is hinted
- * too, largest blocks first (most memory per buffer, so the bulk is hinted
- * while the migration thread is still behind it), in the lower zones first
- * (%vb_hint_zone_gfp).  The queue is filled with its interrupt off and
- * kicked in batches; on a full queue the run waits for the device (which
- * polls the queue during a run) rather than freeing the block it could not
- * add.
+ * shrinker hands them back earlier if the guest needs memory), so that
+ * each later round's run hints only memory that became free since.
  *
  * The device reports the command id only through the config space, and
  * QEMU shows STOP there while a run is under way: the id is therefore read
@@ -1024,51 +923,26 @@ static bool vb_hint_run_ended(struct virtio_balloon *vb, u32 id)
 	       READ_ONCE(vb->stopping);
 }
 
-/* Pages in the hinted block @page (%VB_HINT_RUN). */
-static unsigned long vb_hint_block_pages(struct page *page)
-{
-	unsigned long size = page_private(page);
-
-	return size & VB_HINT_RUN ? size & ~VB_HINT_RUN : 1UL << size;
-}
-
-/* Give @page (a hinted block) back to the page allocator. */
+/* Give @page (a hinted block) back to the page allocator; its pages. */
 static unsigned long vb_hint_free_block(struct page *page)
 {
-	unsigned long size = page_private(page);
-	unsigned long pages = vb_hint_block_pages(page), i;
+	unsigned int order = page_private(page);
 
 	set_page_private(page, 0);
-	if (!(size & VB_HINT_RUN)) {
-		__free_pages(page, size);
-		return pages;
-	}
-	for (i = 0; i < pages; i++)
-		__free_page(nth_page(page, i));
-	return pages;
+	__free_pages(page, order);
+	return 1UL << order;
 }
 
-/*
- * Keep a block the device has used until DONE, on @fresh if the next run is
- * to hint it again; once DONE has come, give it back at once.
- */
-static void vb_hint_keep(struct virtio_balloon *vb, struct page *page,
-			 bool fresh)
+/* Keep a block the device has used until DONE; after DONE free it. */
+static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 {
-	unsigned long pages = vb_hint_block_pages(page);
-
 	if (READ_ONCE(vb->hint.cmd_received) == VIRTIO_BALLOON_CMD_ID_DONE) {
 		vb->hint.released += vb_hint_free_block(page);
 		return;
 	}
 	spin_lock(&vb->hint.lock);
-	if (fresh) {
-		list_add_tail(&page->lru, &vb->hint.fresh);
-		vb->hint.fresh_pages += pages;
-	} else {
-		list_add_tail(&page->lru, &vb->hint.blocks);
-	}
-	vb->hint.held_pages += pages;
+	list_add_tail(&page->lru, &vb->hint.blocks);
+	vb->hint.held_pages += 1UL << page_private(page);
 	spin_unlock(&vb->hint.lock);
 }
 
@@ -1079,7 +953,6 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 	struct page *page;
 	unsigned int len;
 	void *token;
-	bool again;
 
 	while ((token = virtqueue_get_buf(vq, &len))) {
 		if (token == &vb->hint.start_id) {
@@ -1087,38 +960,18 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 		} else if (token == &vb->hint.stop_id) {
 			vb->hint.stop_busy = false;
 		} else {
+			page = token;
 			vb->hint.in_flight--;
-			again = (unsigned long)token & VB_HINT_AGAIN_TOKEN;
-			page = (void *)((unsigned long)token & ~VB_HINT_AGAIN_TOKEN);
-			vb->hint.in_flight_pages -= vb_hint_block_pages(page);
-			vb_hint_keep(vb, page, !again);
+			vb->hint.in_flight_pages -= 1UL << page_private(page);
+			vb_hint_keep(vb, page);
 		}
 	}
-}
-
-/*
- * Move blocks from the head of @from to @to until they hold @want pages or
- * @from is empty; returns the pages moved.  Under the hint lock.
- */
-static unsigned long vb_hint_take(struct list_head *from, struct list_head *to,
-				  unsigned long want)
-{
-	unsigned long done = 0;
-	struct page *page;
-
-	while (done < want && !list_empty(from)) {
-		page = list_first_entry(from, struct page, lru);
-		list_move_tail(&page->lru, to);
-		done += vb_hint_block_pages(page);
-	}
-	return done;
 }
 
 /**
  * vb_hint_release() - give hinted blocks back to the guest
  * @vb: the balloon
- * @want: pages wanted; blocks are given back whole, oldest first (the
- *	settled ones, then the fresh ones)
+ * @want: pages wanted; blocks are given back whole, oldest first
  * @counter: the counter to add them to (under the lock: the shrinker can
  *	run on several CPUs at once)
  *
@@ -1134,19 +987,20 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 				     unsigned long want,
 				     unsigned long *counter)
 {
-	unsigned long done, fresh;
-	struct page *page;
+	unsigned long done = 0;
+	struct page *page, *next;
 	LIST_HEAD(blocks);
 
 	spin_lock(&vb->hint.lock);
-	done = vb_hint_take(&vb->hint.blocks, &blocks, want);
-	fresh = vb_hint_take(&vb->hint.fresh, &blocks, want - min(want, done));
-	vb->hint.fresh_pages -= fresh;
-	done += fresh;
+	list_for_each_entry_safe(page, next, &vb->hint.blocks, lru) {
+		if (done >= want)
+			break;
+		list_move_tail(&page->lru, &blocks);
+		done += 1UL << page_private(page);
+	}
 	spin_unlock(&vb->hint.lock);
 
-	while (!list_empty(&blocks)) {
-		page = list_first_entry(&blocks, struct page, lru);
+	list_for_each_entry_safe(page, next, &blocks, lru) {
 		list_del(&page->lru);
 		vb_hint_free_block(page);
 		cond_resched();
@@ -1202,124 +1056,46 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 	return true;
 }
 
-/* Whether a run may take @nr more pages and still leave its reserve free. */
-static bool vb_hint_above_keep(struct virtio_balloon *vb, unsigned long nr)
-{
-	return global_zone_page_state(NR_FREE_PAGES) >= vb->hint.keep + nr;
-}
-
 /*
- * Allocate a free block of @order from the zones @zone_gfp allows, unless
- * that would eat into the reserve.
+ * Allocate a free block of @order, unless that would eat into the reserve
+ * the run leaves to the guest.
  */
 static struct page *vb_hint_alloc(struct virtio_balloon *vb,
-				  unsigned int order, gfp_t zone_gfp)
+				  unsigned int order)
 {
 	struct page *page;
 
-	if (!vb_hint_above_keep(vb, 1UL << order))
+	if (global_zone_page_state(NR_FREE_PAGES) < vb->hint.keep + (1UL << order))
 		return NULL;
-	page = alloc_pages(VB_HINT_GFP | zone_gfp, order);
+	page = alloc_pages(VB_HINT_GFP, order);
 	if (page)
 		set_page_private(page, order);
 	return page;
 }
 
 /*
- * The populated zone after @zone (%NULL: the first) with an index from
- * @from to @to, on any online node; %NULL after the last.
- */
-static struct zone *vb_hint_next_zone(struct zone *zone,
-				      enum zone_type from, enum zone_type to)
-{
-	int nid = zone ? zone_to_nid(zone) : first_online_node;
-	int z = zone ? zone_idx(zone) + 1 : from;
-
-	for (; nid < MAX_NUMNODES; nid = next_online_node(nid), z = from) {
-		for (; z <= to; z++) {
-			zone = &NODE_DATA(nid)->node_zones[z];
-			if (populated_zone(zone))
-				return zone;
-		}
-	}
-	return NULL;
-}
-
-#define vb_hint_for_each_zone(zone, from, to)			\
-	for ((zone) = vb_hint_next_zone(NULL, from, to); (zone);	\
-	     (zone) = vb_hint_next_zone(zone, from, to))
-
-/*
- * Count the free blocks of each order below the largest, over the populated
- * zones up to @top: the fragments a pass hints first.  Lockless reads of
- * the free areas: a plan for the pass, which allocation itself keeps honest.
- */
-static void vb_hint_count_fragments(unsigned long *count, enum zone_type top)
-{
-	struct free_area *area;
-	struct zone *zone;
-	int order;
-
-	memset(count, 0, sizeof(*count) * VB_MAX_PAGE_ORDER);
-	vb_hint_for_each_zone(zone, 0, top) {
-		for (order = 0; order < VB_MAX_PAGE_ORDER; order++) {
-			area = &zone->free_area[order];
-			/* Racy on purpose: zone->lock is not ours. */
-			count[order] += data_race(area->nr_free);
-		}
-	}
-}
-
-/*
- * Free pages of the zones up to @top that an allocation allowed every zone
- * up to @highest could take: what each zone has above its high watermark
- * and the reserve it keeps against such allocations (lowmem_reserve).  A
- * pass over the lower zones takes no more, so taking them first leaves
- * them as full as the page allocator's own fallback would.
- */
-static unsigned long vb_hint_zone_room(enum zone_type top,
-				       enum zone_type highest)
-{
-	unsigned long room = 0, keep, free;
-	struct zone *zone;
-
-	vb_hint_for_each_zone(zone, 0, top) {
-		free = zone_page_state(zone, NR_FREE_PAGES);
-		keep = high_wmark_pages(zone) + zone->lowmem_reserve[highest];
-		if (free > keep)
-			room += free - keep;
-	}
-	return room;
-}
-
-/*
  * Queue one hinted block for the run of @id, waiting for room on a full
- * queue; @again if the block is held and hinted a second time.  False if
- * the run must end; the block is then still the caller's.
+ * queue.  False if the run must end; the block is then still the caller's.
  */
 static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
-			      struct page *page, bool again,
-			      unsigned int *batch)
+			      struct page *page, unsigned int *batch)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	void *token = page;
+	unsigned long pages = 1UL << page_private(page);
 	struct scatterlist sg;
 
-	if (vq->num_free < 2 ||
-	    vb->hint.in_flight_pages >= vb->hint.flight_max) {
+	if (vq->num_free < 2 || vb->hint.in_flight_pages >= vb->hint.flight_max) {
 		virtqueue_kick(vq);
 		*batch = 0;
 		if (!vb_hint_make_room(vb, id, 2, false))
 			return false;
 	}
 	sg_init_table(&sg, 1);
-	sg_set_page(&sg, page, vb_hint_block_pages(page) << PAGE_SHIFT, 0);
-	if (again)
-		token = (void *)((unsigned long)page | VB_HINT_AGAIN_TOKEN);
-	if (virtqueue_add_inbuf(vq, &sg, 1, token, GFP_KERNEL))
+	sg_set_page(&sg, page, pages << PAGE_SHIFT, 0);
+	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL))
 		return false;
 	vb->hint.in_flight++;
-	vb->hint.in_flight_pages += vb_hint_block_pages(page);
+	vb->hint.in_flight_pages += pages;
 	if (++*batch == VB_HINT_KICK_BATCH) {
 		virtqueue_kick(vq);
 		*batch = 0;
@@ -1331,416 +1107,73 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
 
 /**
  * struct vb_hint_progress - a run so far
+ * @budget: pages the run may take: the free memory above the reserve when
+ *	it started
  * @shrunk: the shrinker's count of given-back pages when the run started
  * @pages: pages hinted
- * @pcp_pages: pages of them taken from the per-CPU free lists, which the
- *	zones' free page counts (and so the run's budget) leave out
- * @pcp_blocks: blocks those pages went in
  * @blocks: blocks hinted
  * @batch: buffers added since the last kick
- * @quickest: nanoseconds per page of the quickest timed allocation (0: none
- *	yet; %VB_HINT_TIMED_ORDER)
- * @cold_ratio: hint_cold_ratio when the run started
- * @cold: largest-order blocks in a row, in this pass, that took
- *	@cold_ratio times @quickest or longer, each above the one before
- * @cold_pfn: frame number of the last of them
- * @other_cpu_ns: CPU time spent for the run outside the worker (taking
- *	other CPUs' lists), not in the worker's own
  */
 struct vb_hint_progress {
+	unsigned long budget;
 	unsigned long shrunk;
 	unsigned long pages;
-	unsigned long pcp_pages;
-	unsigned long pcp_blocks;
 	unsigned long blocks;
 	unsigned int batch;
-	u64 quickest;
-	unsigned int cold_ratio;
-	unsigned int cold;
-	unsigned long cold_pfn;
-	u64 other_cpu_ns;
 };
 
-/**
- * struct vb_hint_pcp - the per-CPU list step of a pass, for vb_hint_pcp_cpu()
- * @vb: the balloon
- * @id: the run's command id
- * @cpu: the CPU whose lists are taken
- * @first: lowest zone of the pass (the zones below were taken before)
- * @top: highest zone of the pass
- * @zone_gfp: zone modifier of the pass
- * @run: the run so far, updated
- * @worker: the task running the run (work_on_cpu() calls the function
- *	directly in a kernel without SMP)
- * @head: lowest page of the run of adjacent pages being gathered, or %NULL
- * @head_pages: pages in that run
- */
-struct vb_hint_pcp {
-	struct virtio_balloon *vb;
-	u32 id;
-	int cpu;
-	enum zone_type first;
-	enum zone_type top;
-	gfp_t zone_gfp;
-	struct vb_hint_progress *run;
-	struct task_struct *worker;
-	struct page *head;
-	unsigned long head_pages;
-};
-
-/* Pages on @cpu's free lists of the zones from @first to @top. */
-static unsigned long vb_hint_pcp_count(int cpu, enum zone_type first,
-				       enum zone_type top)
-{
-	struct per_cpu_pages *pcp;
-	unsigned long count = 0;
-	struct zone *zone;
-
-	vb_hint_for_each_zone(zone, first, top) {
-		pcp = per_cpu_ptr(zone->per_cpu_pageset, cpu);
-		/* Racy on purpose: a plan, as in vb_hint_count_fragments(). */
-		count += data_race(pcp->count);
-	}
-	return count;
-}
-
 /*
- * Allocate up to @nr single pages into @pages, from the current CPU's list
- * first, unless that would eat into the reserve.  Returns how many.
+ * Hint up to @max blocks of @order for the run of @id, fewer if the page
+ * allocator has no more or the run's budget is spent.  False if the run
+ * must end.
  */
-static unsigned long vb_hint_alloc_pcp(struct virtio_balloon *vb,
-				       unsigned long nr, gfp_t zone_gfp,
-				       struct page **pages)
+static bool vb_hint_order(struct virtio_balloon *vb, u32 id,
+			  unsigned int order, unsigned long max,
+			  struct vb_hint_progress *run)
 {
-	if (!vb_hint_above_keep(vb, nr))
-		return 0;
-	/* The bulk allocator fills only the entries that are %NULL. */
-	memset(pages, 0, nr * sizeof(*pages));
-	return alloc_pages_bulk_array(VB_HINT_GFP | zone_gfp, nr, pages);
-}
-
-/*
- * Take the run @p has gathered, if any, off @p as one block: its first
- * page, or %NULL.
- */
-static struct page *vb_hint_pcp_take(struct vb_hint_pcp *p)
-{
-	struct page *head = p->head;
-
-	if (head)
-		set_page_private(head, VB_HINT_RUN | p->head_pages);
-	p->head = NULL;
-	p->head_pages = 0;
-	return head;
-}
-
-/* Give the run @p has gathered, if any, back to the page allocator. */
-static void vb_hint_pcp_drop(struct vb_hint_pcp *p)
-{
-	struct page *head = vb_hint_pcp_take(p);
-
-	if (head)
-		vb_hint_free_block(head);
-}
-
-/*
- * Queue the run @p has gathered, if any, as one block.  False if the run
- * must end; the run's pages are then given back.
- */
-static bool vb_hint_pcp_flush(struct vb_hint_pcp *p)
-{
-	unsigned long pages = p->head_pages;
-	struct page *head = vb_hint_pcp_take(p);
-
-	if (!head)
-		return true;
-	if (!vb_hint_add_block(p->vb, p->id, head, false, &p->run->batch)) {
-		vb_hint_free_block(head);
-		return false;
-	}
-	p->run->blocks++;
-	p->run->pages += pages;
-	p->run->pcp_pages += pages;
-	p->run->pcp_blocks++;
-	return true;
-}
-
-/*
- * Add @page to the run @p is gathering if it is adjacent to it (above or
- * below) and in the same aligned block of the largest order; otherwise
- * queue that run and start a new one with @page.  A list of free single
- * pages holds mostly adjacent ones (a program's memory freed in order), so
- * a few hundred buffers carry what would take tens of thousands.  False if
- * the run must end; @page is then still the caller's.
- */
-static bool vb_hint_pcp_gather(struct vb_hint_pcp *p, struct page *page)
-{
-	unsigned long pfn = page_to_pfn(page), head;
-
-	if (p->head) {
-		head = page_to_pfn(p->head);
-		if (!((pfn ^ head) >> VB_MAX_PAGE_ORDER) &&
-		    (pfn == head + p->head_pages || pfn + 1 == head)) {
-			if (pfn < head)
-				p->head = page;
-			p->head_pages++;
-			return true;
-		}
-		if (!vb_hint_pcp_flush(p))
-			return false;
-	}
-	p->head = page;
-	p->head_pages = 1;
-	return true;
-}
-
-/*
- * Runs on @arg's CPU: allocate single pages, which come from this CPU's
- * list of free movable single pages, %VB_HINT_PCP_CHUNK at a time and
- * gathered into runs of adjacent pages (vb_hint_pcp_gather()), until that
- * list is empty.  The lists' length then grows instead of shrinking, as
- * the page allocator refilled the list from the free areas (or something
- * on this CPU freed pages meanwhile: they are left for the free areas'
- * turn too).  The other lists (other orders and migrate types) are left.
- * Returns 0 if the run must end.
- */
-static long vb_hint_pcp_cpu(void *arg)
-{
-	struct vb_hint_pcp *p = arg;
-	unsigned long left = vb_hint_pcp_count(p->cpu, p->first, p->top);
-	u64 cpu_start = current->se.sum_exec_runtime;
-	struct page *pages[VB_HINT_PCP_CHUNK];
-	unsigned long got, now, i;
-	bool go_on = true;
-
-	while (left && go_on) {
-		if (vb_hint_run_ended(p->vb, p->id)) {
-			go_on = false;
-			break;
-		}
-		got = vb_hint_alloc_pcp(p->vb, min_t(unsigned long, left,
-						     VB_HINT_PCP_CHUNK),
-					p->zone_gfp, pages);
-		if (!got)
-			break;
-		for (i = 0; i < got; i++) {
-			if (go_on && !vb_hint_pcp_gather(p, pages[i]))
-				go_on = false;
-			if (!go_on)
-				__free_page(pages[i]);
-		}
-		now = vb_hint_pcp_count(p->cpu, p->first, p->top);
-		if (now >= left)
-			break;
-		left = now;
-	}
-	if (go_on)
-		go_on = vb_hint_pcp_flush(p);
-	else
-		vb_hint_pcp_drop(p);
-	if (current != p->worker)
-		p->run->other_cpu_ns += current->se.sum_exec_runtime -
-					cpu_start;
-	return go_on;
-}
-
-/**
- * vb_hint_pcp() - hint the pages on the per-CPU free lists
- * @vb: the balloon
- * @id: the run's command id
- * @zone_gfp: zone modifier of the pass
- * @first: lowest zone of the pass
- * @run: the run so far, updated
- *
- * Freed single pages go to a per-CPU list before the zone's free areas,
- * and since Linux 6.7 those lists grow during a burst of frees up to an
- * eighth of the zone, shrinking back only over seconds: right after a
- * program freed its memory, 100 MiB of a 2 GiB guest was on them.  They
- * are the memory freed last, the likeliest to hold data the device would
- * send, and neither the free areas nor %NR_FREE_PAGES count them.  A
- * single-page allocation takes from the current CPU's list first, so each
- * CPU's lists are taken on that CPU (work_on_cpu_safe(), which keeps the
- * CPU online meanwhile).  The worker waits for each, so vb_hint_pcp_cpu()
- * acts for the worker on the state only the worker touches.  Taking more
- * than the list held would hint memory of the free areas one page at a
- * time, ahead of the larger blocks.
- *
- * Return: false if the run must end.
- */
-static bool vb_hint_pcp(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
-			enum zone_type first, struct vb_hint_progress *run)
-{
-	struct vb_hint_pcp p = {
-		.vb = vb,
-		.id = id,
-		.first = first,
-		.top = gfp_zone(VB_HINT_GFP | zone_gfp),
-		.zone_gfp = zone_gfp,
-		.run = run,
-		.worker = current,
-	};
-	int cpu;
-
-	for_each_online_cpu(cpu) {
-		if (!vb_hint_pcp_count(cpu, first, p.top))
-			continue;
-		p.cpu = cpu;
-		/* -ENODEV if @cpu went offline: its lists were emptied. */
-		if (!work_on_cpu_safe(cpu, vb_hint_pcp_cpu, &p))
-			return false;
-	}
-	return true;
-}
-
-/*
- * Note that allocating the block @page of @order took @ns; true once the
- * pass has reached memory the host has not backed: %VB_HINT_COLD_BLOCKS
- * blocks of the largest order in a row, each slow and above the one before
- * (%VB_HINT_COLD_RATIO).  The quickest block of the run, not of the pass,
- * is the measure: a pass may begin with such memory.
- */
-static bool vb_hint_cold(struct vb_hint_progress *run, struct page *page,
-			 unsigned int order, u64 ns)
-{
-	u64 per_page = max_t(u64, ns >> order, 1);
-	unsigned long pfn = page_to_pfn(page);
-
-	if (!run->quickest || per_page < run->quickest)
-		run->quickest = per_page;
-	if (!run->cold_ratio || order < VB_MAX_PAGE_ORDER ||
-	    per_page < (u64)run->cold_ratio * run->quickest) {
-		run->cold = 0;
-		return false;
-	}
-	if (run->cold && pfn < run->cold_pfn)
-		run->cold = 0;
-	run->cold_pfn = pfn;
-	return ++run->cold >= VB_HINT_COLD_BLOCKS;
-}
-
-/**
- * vb_hint_pass() - hint free blocks from some zones, for vb_hint_run()
- * @vb: the balloon
- * @id: the run's command id
- * @zone_gfp: zone modifier of the pass (0: every zone)
- * @first: lowest zone of the pass (the zones below were taken before)
- * @budget: pages the pass may take from the free areas
- * @run: the run so far, updated
- *
- * The pass ends early, and the run goes on, where it reaches memory the
- * host has not backed (vb_hint_cold()).
- *
- * Return: false if the run must end.
- */
-static bool vb_hint_pass(struct virtio_balloon *vb, u32 id, gfp_t zone_gfp,
-			 enum zone_type first, unsigned long budget,
-			 struct vb_hint_progress *run)
-{
-	unsigned long fragments[VB_MAX_PAGE_ORDER];
-	unsigned long start;
-	/* Fragments from the largest down, then every order from the top. */
-	int order = VB_MAX_PAGE_ORDER - 1;
-	bool sweep = false, cold;
 	struct page *page;
-	u64 t0 = 0;
 
-	if (!vb_hint_pcp(vb, id, zone_gfp, first, run))
-		return false;
-	start = run->pages;
-	run->cold = 0;
-	vb_hint_count_fragments(fragments, gfp_zone(VB_HINT_GFP | zone_gfp));
-	while (order >= VB_HINT_MIN_ORDER && run->pages - start < budget) {
+	for (; max && run->pages < run->budget; max--) {
 		if (vb_hint_run_ended(vb, id) ||
 		    READ_ONCE(vb->hint.shrunk) != run->shrunk)
 			return false;
-		if (!sweep && !fragments[order]) {
-			if (order-- == VB_HINT_MIN_ORDER) {
-				sweep = true;
-				order = VB_MAX_PAGE_ORDER;
-			}
-			continue;
-		}
-		if (order >= VB_HINT_TIMED_ORDER)
-			t0 = ktime_get_ns();
-		page = vb_hint_alloc(vb, order, zone_gfp);
-		if (!page) {
-			if (sweep)
-				order--;
-			else
-				fragments[order] = 0;
-			continue;
-		}
-		cold = order >= VB_HINT_TIMED_ORDER &&
-		       vb_hint_cold(run, page, order, ktime_get_ns() - t0);
-		if (!sweep)
-			fragments[order]--;
-		if (!vb_hint_add_block(vb, id, page, false, &run->batch)) {
+		page = vb_hint_alloc(vb, order);
+		if (!page)
+			break;
+		if (!vb_hint_add_block(vb, id, page, &run->batch)) {
 			vb_hint_free_block(page);
 			return false;
 		}
 		run->blocks++;
 		run->pages += 1UL << order;
-		if (cold) {
-			vb->hint.cold_cuts++;
-			break;
-		}
+		if (order < VB_MAX_PAGE_ORDER)
+			vb->hint.small_pages += 1UL << order;
 	}
 	return true;
 }
 
-/**
- * vb_hint_again() - hint the blocks of the run before again
- * @vb: the balloon
- * @id: the run's command id
- * @run: the run so far, updated
- *
- * The device sends in each round every page the guest wrote since the
- * round began, and the page allocator wrote each block it handed to a run
- * (init_on_alloc) after that run's round began: without this, the next
- * round would send them all again, as zero pages.  Held blocks are free
- * memory already, so hinting them again costs a queue entry each, no
- * allocation and no write to the block.  Once is enough: nothing writes a
- * held block afterwards.  More is harmful, since taking a block off a list
- * and putting it back writes its struct page, which the round after sends:
- * hinting every held block in every round, as this driver first did, kept
- * rewriting the page structures of all of them, and a guest holding 1.2 GB
- * of fragments never converged on a 32 MiB/s link (16 MB sent per round,
- * two rounds a second, for five minutes).  Takes as many pages from the
- * head of @fresh as it held when it began; the device returns them to
- * @blocks.
- *
- * Return: false if the run must end.
+/*
+ * Count the free blocks of each order below the largest in every zone.
+ * Lockless reads of the free areas (zone->lock is not the driver's): the
+ * count is a plan for the run, which allocation itself keeps honest.
  */
-static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
-			  struct vb_hint_progress *run)
+static void vb_hint_count_fragments(unsigned long *count)
 {
-	unsigned long todo, pages;
-	struct page *page;
+	struct free_area *area;
+	struct zone *zone;
+	int nid, z, order;
 
-	todo = READ_ONCE(vb->hint.fresh_pages);
-	while (todo) {
-		if (vb_hint_run_ended(vb, id))
-			return false;
-		spin_lock(&vb->hint.lock);
-		page = list_first_entry_or_null(&vb->hint.fresh, struct page,
-						lru);
-		if (page) {
-			list_del(&page->lru);
-			pages = vb_hint_block_pages(page);
-			vb->hint.held_pages -= pages;
-			vb->hint.fresh_pages -= pages;
+	memset(count, 0, sizeof(*count) * VB_MAX_PAGE_ORDER);
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			area = zone->free_area;
+			for (order = 0; order < VB_MAX_PAGE_ORDER; order++) {
+				/* Racy on purpose: see above. */
+				count[order] += data_race(area[order].nr_free);
+			}
 		}
-		spin_unlock(&vb->hint.lock);
-		if (!page)
-			break;
-		if (!vb_hint_add_block(vb, id, page, true, &run->batch)) {
-			vb_hint_keep(vb, page, true);
-			return false;
-		}
-		vb->hint.again_pages += pages;
-		todo -= min(todo, pages);
 	}
-	return true;
 }
 
 /**
@@ -1748,45 +1181,37 @@ static bool vb_hint_again(struct virtio_balloon *vb, u32 id,
  * @vb: the balloon
  * @id: the command id the device set
  *
- * Runs until free memory (above the reserve) is used up or the device ends
- * the run, and always closes it with one STOP buffer.
+ * A run races the migration thread, which sends every page it reaches
+ * before the run has hinted it, and free memory is worth hinting only
+ * where it holds data: memory free since boot reads as zero, which the
+ * device sends as a few bytes a page anyway.  The free lists hand out the
+ * blocks freed last first, so within an order the recently freed memory,
+ * likely to hold data, comes first.  Across orders the largest blocks are
+ * the most memory per queue entry, but where free memory is fragmented
+ * they are mostly memory free since boot, and the data lies in the
+ * fragments.  So a run takes first the fragments that were free when it
+ * started, as many blocks of each order below the largest as there were,
+ * largest first, down to single pages; then every order from the largest
+ * down.  The page allocator splits a larger block only when it has no
+ * free block of the order asked for (of the allocation's migratetype), so
+ * the first sweep takes mostly fragments, and the second leaves none.
  *
- * A run races the migration: the device sends every page it was not told
- * about before it gets there, and every hinted byte costs the guest a
- * write (the page allocator initialises allocations, init_on_alloc being
- * the distributions' default).  So the run first hints again the blocks
- * the run before took (vb_hint_again()), which costs no write; then it
- * goes through the zones from the lowest (%vb_hint_zone_gfp), and in each
- * pass takes first the pages on the per-CPU free lists (vb_hint_pcp()),
- * then the fragments that were free when the pass started, largest first,
- * down to single pages: memory freed recently, likely holding data the
- * device would otherwise send, and the memory the in-tree driver never
- * hints.  Blocks of the largest order come later: much of that is memory
- * free since boot, still zero, which the device sends cheaply anyway, and
- * slow to write the first time (the host backs it only then).  A second
- * sweep, largest order first, then takes whatever is left, up to where
- * allocation slows down to the pace of such memory (vb_hint_cold()).
- *
- * A run hints at most the memory that was free (above the reserve) when it
- * started, and stops as soon as the shrinker has had to give hinted blocks
+ * A run takes at most the memory that was free (above the reserve) when it
+ * started, and ends as soon as the shrinker has had to give hinted blocks
  * back.  Memory the guest frees during the run is left to the next round:
  * chasing it would take every page a busy guest frees, push its next
- * allocations into reclaim and the shrinker, and slow its work down.
+ * allocations into reclaim and the shrinker, and slow its work down.  The
+ * run always closes with one STOP buffer.
  */
 static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 {
-	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	enum zone_type highest = gfp_zone(VB_HINT_GFP), top;
+	unsigned long fragments[VB_MAX_PAGE_ORDER], free;
 	struct vb_hint_progress run = {
 		.shrunk = READ_ONCE(vb->hint.shrunk),
-		.cold_ratio = READ_ONCE(hint_cold_ratio),
 	};
-	u64 cpu_start = current->se.sum_exec_runtime;
 	ktime_t start = ktime_get();
-	unsigned long budget, free, room, before, taken;
-	enum zone_type first = 0;
-	bool done = false;
-	unsigned int i;
+	bool go_on = true;
+	int order;
 
 	vb->hint.runs++;
 
@@ -1801,45 +1226,28 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	vb->hint.cmd_started = id;
 	vb->hint.start_busy = true;
 
-	if (!vb_hint_again(vb, id, &run))
-		done = true;
 	free = global_zone_page_state(NR_FREE_PAGES);
-	budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
-	for (i = 0; i < ARRAY_SIZE(vb_hint_zone_gfp) && !done; i++) {
-		top = gfp_zone(VB_HINT_GFP | vb_hint_zone_gfp[i]);
-		/* A pass that reaches every populated zone is the last. */
-		done = top >= highest ||
-		       !vb_hint_next_zone(NULL, top + 1, highest);
-		taken = run.pages - run.pcp_pages;
-		room = budget > taken ? budget - taken : 0;
-		if (!done)
-			room = min(room, vb_hint_zone_room(top, highest));
-		before = run.pages;
-		if (!vb_hint_pass(vb, id, vb_hint_zone_gfp[i], first, room,
-				  &run))
-			done = true;	/* the run must end */
-		if (top < highest)
-			vb->hint.low_pages += run.pages - before;
-		first = top + 1;
-	}
+	run.budget = free > vb->hint.keep ? free - vb->hint.keep : 0;
+	vb_hint_count_fragments(fragments);
+	for (order = VB_MAX_PAGE_ORDER - 1;
+	     go_on && order >= VB_HINT_MIN_ORDER; order--)
+		go_on = vb_hint_order(vb, id, order, fragments[order], &run);
+	for (order = VB_MAX_PAGE_ORDER;
+	     go_on && order >= VB_HINT_MIN_ORDER; order--)
+		go_on = vb_hint_order(vb, id, order, ULONG_MAX, &run);
 
 	if (vb_hint_run_ended(vb, id))
 		vb->hint.runs_stopped++;
 	/* The slot kept free above always takes the STOP buffer. */
 	if (!vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP))
 		vb->hint.stop_busy = true;
-	virtqueue_kick(vq);
+	virtqueue_kick(vb->vqs[VB_VQ_HINT]);
 out:
 	vb->hint.hinted_blocks += run.blocks;
 	vb->hint.hinted_pages += run.pages;
-	vb->hint.pcp_pages += run.pcp_pages;
-	vb->hint.pcp_blocks += run.pcp_blocks;
 	vb->hint.last_pages = run.pages;
 	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-	vb->hint.last_cpu_ns = current->se.sum_exec_runtime - cpu_start +
-			       run.other_cpu_ns;
 	vb->hint.total_ns += vb->hint.last_ns;
-	vb->hint.total_cpu_ns += vb->hint.last_cpu_ns;
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
 }
 
@@ -1946,7 +1354,6 @@ static int vb_hint_init(struct virtio_balloon *vb)
 	init_waitqueue_head(&vb->hint.wait);
 	spin_lock_init(&vb->hint.lock);
 	INIT_LIST_HEAD(&vb->hint.blocks);
-	INIT_LIST_HEAD(&vb->hint.fresh);
 	vb->hint.cmd_received = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
 	vb->hint.keep = totalram_pages() >> VB_HINT_KEEP_SHIFT;
@@ -2045,24 +1452,16 @@ static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
 	seq_printf(f, "hint_runs_stopped: %lu\n", h->runs_stopped);
 	seq_printf(f, "hint_blocks: %lu\n", h->hinted_blocks);
 	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
-	seq_printf(f, "hint_low_pages: %lu\n", h->low_pages);
-	seq_printf(f, "hint_again_pages: %lu\n", h->again_pages);
-	seq_printf(f, "hint_pcp_pages: %lu\n", h->pcp_pages);
-	seq_printf(f, "hint_pcp_blocks: %lu\n", h->pcp_blocks);
+	seq_printf(f, "hint_small_pages: %lu\n", h->small_pages);
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
 	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
 	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);
-	seq_printf(f, "hint_cold_cuts: %lu\n", h->cold_cuts);
 	seq_printf(f, "hint_shrunk_pages: %lu\n", h->shrunk);
 	seq_printf(f, "hint_released_pages: %lu\n", h->released);
 	seq_printf(f, "hint_last_pages: %lu\n", h->last_pages);
 	seq_printf(f, "hint_last_us: %llu\n",
 		   div_u64(h->last_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_last_cpu_us: %llu\n",
-		   div_u64(h->last_cpu_ns, NSEC_PER_USEC));
 	seq_printf(f, "hint_us: %llu\n", div_u64(h->total_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_cpu_us: %llu\n",
-		   div_u64(h->total_cpu_ns, NSEC_PER_USEC));
 }
 
 /*

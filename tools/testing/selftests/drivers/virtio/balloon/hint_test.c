@@ -5,19 +5,16 @@
  * Usage: hint_test <mode> [module path] [migrate options...]
  *   basic      one migration: a run started, blocks were hinted, the run
  *              ended, everything was given back on DONE, and the guest's
- *              free memory is back to where it was; runs took the zones
- *              below 4 GiB first (all of it on a guest without memory
- *              above them); runs after the first hinted the held blocks
- *              again, each at most once; a run took the pages a burst of
- *              frees just before left on the per-CPU free lists
+ *              free memory is back to where it was; free memory split
+ *              into blocks below the largest order (a buffer freed in
+ *              pieces just before) was hinted too
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
  *              every byte verifies on the destination, and the driver
  *              hinted during them if and only if hinting was negotiated
  *   pressure   while hinted blocks are held, a child allocates more than
  *              the memory left outside them: it succeeds, nobody is
- *              OOM-killed (with hint_cold_ratio 0, so that runs take the
- *              memory the host has not backed too)
+ *              OOM-killed
  *   unbind     the driver is unbound while a run is in progress
  *   unload     the module is removed while a run is in progress (give the
  *              module's path as an argument), then loaded again
@@ -25,13 +22,6 @@
  *              in progress, as a hot-unplug does, then finds it again
  *   postcopy   with postcopy-ram on the host does not hint; migration
  *              completes
- *   cold       the driver's module parameter hint_cold_ratio: at 1 every
- *              block of the largest order slower than the run's quickest
- *              counts as memory the host has not backed if it lies above
- *              the one before, as the memory free since boot does on a
- *              fresh guest, so passes end early; at 0 no pass ends early
- *              and more pages are hinted; either way the migration
- *              completes and everything is given back
  * Options (key=value) are passed on to the host's migrate command, except
  * pingpong=<n>: the integrity mode's count of migrations (default 4).  (QEMU
  * refuses device_del during a migration, and runs only happen during one:
@@ -63,8 +53,6 @@
 #define CHECK_CHUNK		(1024 * 1024)
 /* Free memory after DONE is back to within this of where it was, in KiB. */
 #define FREE_SLACK_KB		(48 * 1024)
-/* Where the guest's zones are listed, with their pages. */
-#define ZONEINFO		"/proc/zoneinfo"
 /* How long a child waits for hinted blocks to be held. */
 #define HELD_TIMEOUT_MS		60000
 #define POLL_MS			50
@@ -80,18 +68,12 @@
  */
 #define PRESSURE_BANDWIDTH	"max-bandwidth=8388608"
 #define MIGRATE_OPTS_MAX	1024
-/* Basic: memory written and freed just before migrating (MiB). */
-#define BURST_MIB		32
 /*
- * Fewer pages than this on the per-CPU lists when the run took them: the
- * lists had given the burst back to the free areas before the run began
- * (a slow guest, a late round), and what is left are stray single pages.
+ * Basic: memory written just before migrating (MiB), every other piece of
+ * which is freed, so that free memory is also split into small blocks.
  */
-#define BURST_LEFT_MIN_PAGES	512
-/* Cold: the driver's parameter, and the two values tried. */
-#define COLD_RATIO_PARAM	"/sys/module/virtio_balloon/parameters/hint_cold_ratio"
-#define COLD_RATIO_NEVER	"0"
-#define COLD_RATIO_ALWAYS	"1"
+#define FRAG_MIB		32
+#define FRAG_PIECE		(64 * 1024)
 
 static char opts[MIGRATE_OPTS_MAX];
 static const char *module_path;
@@ -123,35 +105,6 @@ static int migrate_completed(const char *extra)
  * of hinted blocks held, and read MemFree while they stay held, so that
  * it leaves them out; 0 on success, with both in bytes.
  */
-/*
- * Pages the guest has in zones above DMA32 (ZONE_NORMAL and up), from
- * /proc/zoneinfo; -1 if it cannot be read.
- */
-static long long high_zone_pages(void)
-{
-	static const char * const high[] = { "Normal", "Movable" };
-	char line[BT_LINE_MAX], zone[32];
-	long long managed, total = 0;
-	bool in_high = false;
-	FILE *f = fopen(ZONEINFO, "r");
-	size_t i;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Node %*d, zone %31s", zone) == 1) {
-			in_high = false;
-			for (i = 0; i < ARRAY_SIZE(high); i++)
-				in_high |= !strcmp(zone, high[i]);
-		} else if (in_high &&
-			   sscanf(line, " managed %lld", &managed) == 1) {
-			total += managed;
-		}
-	}
-	fclose(f);
-	return total;
-}
-
 static int wait_held(long long min_bytes, long long *held, long long *free)
 {
 	long long page = balloon_state("page_size");
@@ -170,45 +123,24 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 }
 
 /*
- * Write and free BURST_MIB of memory: the freed pages go to this CPU's
- * per-CPU free list first.
+ * Write FRAG_MIB of memory and free every other FRAG_PIECE of it: blocks
+ * below the largest order, which the driver hints after the large ones.
+ * Returns the mapping, whose other pieces stay in use.
  */
-static void free_burst(void)
+static char *free_pieces(void)
 {
-	size_t len = (size_t)BURST_MIB * BO_MIB, off;
-	long page = sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)FRAG_MIB * BO_MIB, off;
 	char *buf;
 
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
-		ksft_exit_fail_msg("mmap %d MiB: %s\n", BURST_MIB,
+		ksft_exit_fail_msg("mmap %d MiB: %s\n", FRAG_MIB,
 				   strerror(errno));
-	for (off = 0; off < len; off += page)
-		buf[off] = 1;
-	munmap(buf, len);
-}
-
-/* hint_cold_ratio as it was before this program first changed it. */
-static char cold_ratio_saved[32];
-
-/* Set the driver's hint_cold_ratio to @ratio. */
-static void set_cold_ratio(const char *ratio)
-{
-	ssize_t n;
-	int err;
-
-	if (!cold_ratio_saved[0]) {
-		n = read_file(COLD_RATIO_PARAM, cold_ratio_saved,
-			      sizeof(cold_ratio_saved));
-		if (n <= 0)
-			ksft_exit_fail_msg("read %s: %s\n", COLD_RATIO_PARAM,
-					   n < 0 ? strerror(errno) : "empty");
-	}
-	err = write_file(COLD_RATIO_PARAM, ratio);
-	if (err)
-		ksft_exit_fail_msg("write %s to %s: %s\n", ratio,
-				   COLD_RATIO_PARAM, strerror(-err));
+	memset(buf, 1, len);
+	for (off = FRAG_PIECE; off < len; off += 2 * FRAG_PIECE)
+		munmap(buf + off, FRAG_PIECE);
+	return buf;
 }
 
 /*
@@ -230,23 +162,21 @@ static bool wait_released(void)
 
 static void mode_basic(void)
 {
-	long long free0, free1, runs0, pages0, released0, low0, low, all;
-	long long again0, again, runs, pcp0, pcp, pcp_blocks0, pcp_blocks;
+	long long free0, free1, runs0, pages0, small0, released0, small;
 	bool released;
-	long long high = high_zone_pages();
+	char *pieces;
 
-	ksft_set_plan(11);
+	ksft_set_plan(8);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
-	low0 = balloon_state("hint_low_pages");
-	again0 = balloon_state("hint_again_pages");
-	pcp0 = balloon_state("hint_pcp_pages");
-	pcp_blocks0 = balloon_state("hint_pcp_blocks");
+	small0 = balloon_state("hint_small_pages");
 	released0 = balloon_state("hint_released_pages");
-	free_burst();
+	pieces = free_pieces();
 
-	ksft_test_result(migrate_completed(""), "migration completed\n");
+	/* Slow enough that the first run gets to the small blocks. */
+	ksft_test_result(migrate_completed(SLOW_BANDWIDTH),
+			 "migration completed\n");
 	ksft_test_result(balloon_state("hint_runs") > runs0,
 			 "hinting runs: %lld\n",
 			 balloon_state("hint_runs") - runs0);
@@ -255,40 +185,11 @@ static void mode_basic(void)
 			 balloon_state("hint_pages") - pages0,
 			 balloon_state("hint_last_pages"),
 			 balloon_state("hint_last_us"));
-	low = balloon_state("hint_low_pages") - low0;
-	all = balloon_state("hint_pages") - pages0;
-	/*
-	 * The page allocator hands out the highest zone first: a run that
-	 * the device stops before it has taken all memory above 4 GiB has
-	 * some below it only if it went there first.
-	 */
-	ksft_test_result(high > 0 ? low > 0 : low == all,
-			 "from the zones below 4 GiB first: %lld of %lld pages (%lld pages above them)\n",
-			 low, all, high);
-	runs = balloon_state("hint_runs") - runs0;
-	again = balloon_state("hint_again_pages") - again0;
-	/* A block hinted again in every round would count once per round. */
-	if (runs > 1)
-		ksft_test_result(again > 0 && again <= all,
-				 "later runs hinted held blocks again, each once: %lld of %lld pages in %lld runs\n",
-				 again, all, runs);
-	else
-		ksft_test_result_skip("one run: no held blocks to hint again\n");
-	pcp = balloon_state("hint_pcp_pages") - pcp0;
-	pcp_blocks = balloon_state("hint_pcp_blocks") - pcp_blocks0;
-	ksft_test_result(pcp > 0, "pages from the per-CPU free lists: %lld\n",
-			 pcp);
-	/*
-	 * The burst freed pages that the page allocator had handed out in
-	 * runs; stray pages need not be adjacent at all.
-	 */
-	if (pcp_blocks > 0 && pcp_blocks == pcp && pcp < BURST_LEFT_MIN_PAGES)
-		ksft_test_result_skip("adjacent ones: burst gone, %lld stray pages\n",
-				      pcp);
-	else
-		ksft_test_result(pcp_blocks > 0 && pcp_blocks < pcp,
-				 "adjacent ones in one buffer: %lld pages in %lld buffers\n",
-				 pcp, pcp_blocks);
+	small = balloon_state("hint_small_pages") - small0;
+	ksft_test_result(small > 0,
+			 "pages in blocks below the largest order: %lld\n",
+			 small);
+	munmap(pieces, (size_t)FRAG_MIB * BO_MIB);
 	released = wait_released();
 	ksft_test_result(balloon_state("hint_cmd_id") == 1,
 			 "device said DONE\n");
@@ -466,13 +367,7 @@ static void mode_pressure(void)
 	int wstatus;
 
 	ksft_set_plan(4);
-	/*
-	 * Runs that take all free memory, not only what the host has backed:
-	 * on a freshly booted guest that is most of it.
-	 */
-	set_cold_ratio(COLD_RATIO_NEVER);
 	wstatus = migrate_with_child(pressure, PRESSURE_BANDWIDTH);
-	set_cold_ratio(cold_ratio_saved);
 	ksft_print_msg("runs %lld (stopped %lld), hinted %lld pages\n",
 		       balloon_state("hint_runs"),
 		       balloon_state("hint_runs_stopped"),
@@ -605,53 +500,6 @@ static void mode_postcopy(void)
 			 "no hinting run with postcopy-ram\n");
 }
 
-/*
- * One migration with hint_cold_ratio at @ratio; sets *@pages and *@cuts
- * to the pages it hinted and the passes that ended early.
- */
-static void migrate_cold(const char *ratio, long long *pages,
-			 long long *cuts)
-{
-	long long pages0 = balloon_state("hint_pages");
-	long long cuts0 = balloon_state("hint_cold_cuts");
-
-	set_cold_ratio(ratio);
-	ksft_test_result(migrate_completed(""),
-			 "migration with hint_cold_ratio %s completed\n",
-			 ratio);
-	*pages = balloon_state("hint_pages") - pages0;
-	*cuts = balloon_state("hint_cold_cuts") - cuts0;
-}
-
-static void mode_cold(void)
-{
-	long long free0, free1, all, all_cuts, cut, cuts;
-	bool released;
-
-	ksft_set_plan(6);
-	free0 = free_memory_kb();
-
-	/*
-	 * Ending passes first: the free lists hand out the memory free since
-	 * boot upward only until a run has taken it and given it back.
-	 */
-	migrate_cold(COLD_RATIO_ALWAYS, &cut, &cuts);
-	released = wait_released();
-
-	migrate_cold(COLD_RATIO_NEVER, &all, &all_cuts);
-	ksft_test_result(all > 0 && !all_cuts,
-			 "no pass ended early: %lld pages hinted\n", all);
-	ksft_test_result(cuts > 0 && cut < all,
-			 "%lld passes ended early: %lld pages hinted, %lld without\n",
-			 cuts, cut, all);
-	released = wait_released() && released;
-	set_cold_ratio(cold_ratio_saved);
-	ksft_test_result(released, "no hinted block held after DONE\n");
-	free1 = free_memory_kb();
-	ksft_test_result(free1 + FREE_SLACK_KB >= free0,
-			 "free memory back: %lld -> %lld kB\n", free0, free1);
-}
-
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -663,7 +511,6 @@ static const struct {
 	{ "unload", mode_unload },
 	{ "remove", mode_remove },
 	{ "postcopy", mode_postcopy },
-	{ "cold", mode_cold },
 };
 
 int main(int argc, char **argv)

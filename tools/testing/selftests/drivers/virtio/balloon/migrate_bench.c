@@ -195,8 +195,8 @@ static double work_rate(unsigned int ms)
 
 /* Driver counters, if the driver under test has them (ours). */
 static const char * const hint_keys[] = {
-	"hint_runs", "hint_pages", "hint_us", "hint_cpu_us",
-	"hint_full_waits", "hint_cold_cuts", "hint_shrunk_pages",
+	"hint_runs", "hint_pages", "hint_us", "hint_small_pages",
+	"hint_full_waits", "hint_shrunk_pages",
 };
 
 #define HINT_KEYS	ARRAY_SIZE(hint_keys)
@@ -309,13 +309,13 @@ int main(int argc, char **argv)
 		       (ram - free_kb) / 1024.0,
 		       (free_kb - memfree) / 1024.0);
 	if (h0[0] >= 0 && h1[0] >= 0) {
-		printf(" hint_runs=%lld hint_mb=%.1f hint_ms=%.1f hint_cpu_ms=%.1f",
+		printf(" hint_runs=%lld hint_mb=%.1f hint_ms=%.1f hint_small_mb=%.1f",
 		       h1[0] - h0[0],
 		       (h1[1] - h0[1]) * (double)page_size / BO_MIB,
-		       (h1[2] - h0[2]) / 1000.0, (h1[3] - h0[3]) / 1000.0);
-		printf(" hint_waits=%lld hint_cuts=%lld hint_shrunk_mb=%.1f",
-		       h1[4] - h0[4], h1[5] - h0[5],
-		       (h1[6] - h0[6]) * (double)page_size / BO_MIB);
+		       (h1[2] - h0[2]) / 1000.0,
+		       (h1[3] - h0[3]) * (double)page_size / BO_MIB);
+		printf(" hint_waits=%lld hint_shrunk_mb=%.1f", h1[4] - h0[4],
+		       (h1[5] - h0[5]) * (double)page_size / BO_MIB);
 	}
 	if (!json_get(reply, "source-rss-growth", growth, sizeof(growth)))
 		printf(" src_rss_mb=%.1f", atoll(growth) / (double)BO_MIB);

@@ -172,8 +172,6 @@ MIGRATE_TIMEOUT = 300
 RESIZE_TIMEOUT = 300
 # Hinting programs: a few migrations of a 1 GiB guest each.
 HINT_TIMEOUT = 180
-# A guest with memory above 4 GiB (x86-64: ZONE_NORMAL besides ZONE_DMA32).
-HINT_ZONES_MB = 5120
 # The page-cache test's disk: larger than the guest, so reads do not all hit
 # the cache.
 OOM_DISK_MB = 1536
@@ -327,9 +325,6 @@ SUITES = [
         Program("postcopy", "hint_test", ["postcopy"], MIGRATE_TIMEOUT),
     ], balloon={"free-page-hint": "on"}),
     _hint_suite("hint-basic", "basic"),
-    _hint_suite("hint-cold", "cold"),
-    # Memory above 4 GiB: runs take the zones below it first.
-    _hint_suite("hint-zones", "basic", memory_mb=HINT_ZONES_MB),
     _hint_suite("hint-pressure", "pressure"),
     _hint_suite("hint-unbind", "unbind"),
     _hint_suite("hint-unload", "unload", ["{module}"]),
