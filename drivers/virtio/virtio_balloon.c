@@ -36,7 +36,6 @@
  *   it is the only user of the reporting queue.
  */
 
-#include <linux/balloon_compaction.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/mm.h>
@@ -503,7 +502,7 @@ static unsigned int vb_alloc_pages(struct list_head *pages, unsigned long want)
 		page = balloon_page_alloc();
 		if (!page)
 			break;
-		balloon_page_push(pages, page);
+		list_add(&page->lru, pages);
 		n++;
 	}
 	return n;
@@ -684,7 +683,7 @@ static void vb_deflate_all(struct virtio_balloon *vb)
 	vb_update_actual(vb);
 }
 
-#ifdef CONFIG_BALLOON_COMPACTION
+#if VB_BALLOON_MIGRATION
 /**
  * vb_migratepage() - move a balloon page for memory compaction
  * @b_dev_info: the balloon's page list
@@ -694,7 +693,7 @@ static void vb_deflate_all(struct virtio_balloon *vb)
  *
  * The host learns of @newpage before @page is given back.
  *
- * Return: %MIGRATEPAGE_SUCCESS, or -EAGAIN while the balloon is resizing.
+ * Return: 0, or -EAGAIN while the balloon is resizing.
  */
 static int vb_migratepage(struct balloon_dev_info *b_dev_info,
 			  struct page *newpage, struct page *page,
@@ -703,35 +702,23 @@ static int vb_migratepage(struct balloon_dev_info *b_dev_info,
 	struct virtio_balloon *vb = container_of(b_dev_info,
 						 struct virtio_balloon,
 						 b_dev_info);
-	unsigned long flags;
 
 	if (!mutex_trylock(&vb->balloon_lock))
 		return -EAGAIN;
 
-	/* The balloon's own reference on the page it now holds. */
-	get_page(newpage);
 	if (page_zone(page) != page_zone(newpage)) {
 		vb_account(vb, page, 1);
 		vb_account(vb, newpage, -1);
 	}
-
 	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
 		vb_add_pfns(vb, 0, newpage) * sizeof(vb->pfns[0]));
-
-	spin_lock_irqsave(&b_dev_info->pages_lock, flags);
-	balloon_page_insert(b_dev_info, newpage);
-	b_dev_info->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&b_dev_info->pages_lock, flags);
-
 	vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb->pfns,
 		vb_add_pfns(vb, 0, page) * sizeof(vb->pfns[0]));
 	vb->cnt.migrated++;
 	mutex_unlock(&vb->balloon_lock);
 
-	balloon_page_finalize(page);
-	put_page(page);
-	return MIGRATEPAGE_SUCCESS;
+	vb_balloon_replace(b_dev_info, newpage, page);
+	return 0;
 }
 #endif
 
@@ -1788,7 +1775,7 @@ static int vb_probe(struct virtio_device *vdev)
 	init_waitqueue_head(&vb->acked);
 	mutex_init(&vb->balloon_lock);
 	balloon_devinfo_init(&vb->b_dev_info);
-#ifdef CONFIG_BALLOON_COMPACTION
+#if VB_BALLOON_MIGRATION
 	vb->b_dev_info.migratepage = vb_migratepage;
 #endif
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The few kernel API differences between the kernels the balloon driver is
- * built for out of tree (Debian 12's 6.1 and 6.12).  The out-of-tree Kbuild
+ * built for out of tree (Debian's 6.1 and 6.12, and mainline 7.x).  The out-of-tree Kbuild
  * file detects an older API in the kernel's headers and defines a
  * VB_COMPAT_* macro for it; without any, as in a kernel tree, every helper
  * here is a plain call of the current API.
@@ -9,6 +9,7 @@
 #ifndef _VIRTIO_BALLOON_COMPAT_H
 #define _VIRTIO_BALLOON_COMPAT_H
 
+#include <linux/migrate.h>
 #include <linux/sched.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
@@ -75,6 +76,45 @@ static inline void vb_account_reclaimed(unsigned long pages)
 }
 #else
 #define vb_account_reclaimed	mm_account_reclaimed_pages
+#endif
+
+/*
+ * Before 7.0 the balloon core's header was linux/balloon_compaction.h, its
+ * page migration CONFIG_BALLOON_COMPACTION, and the driver's migratepage
+ * callback itself put the new page on the balloon's list and gave the old
+ * one up; now the core does both once the callback has told the host.
+ * Since 7.0 the driver selects CONFIG_BALLOON, which older kernels lack:
+ * that tells them apart, in a kernel tree as well as out of tree.
+ */
+#ifndef CONFIG_BALLOON
+#include <linux/balloon_compaction.h>
+#define VB_BALLOON_MIGRATION	IS_ENABLED(CONFIG_BALLOON_COMPACTION)
+
+#if VB_BALLOON_MIGRATION
+static inline void vb_balloon_replace(struct balloon_dev_info *info,
+				      struct page *newpage, struct page *page)
+{
+	unsigned long flags;
+
+	/* The balloon's own reference on the page it now holds. */
+	get_page(newpage);
+	spin_lock_irqsave(&info->pages_lock, flags);
+	balloon_page_insert(info, newpage);
+	info->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&info->pages_lock, flags);
+	balloon_page_finalize(page);
+	put_page(page);
+}
+#endif
+#else
+#include <linux/balloon.h>
+#define VB_BALLOON_MIGRATION	IS_ENABLED(CONFIG_BALLOON_MIGRATION)
+
+static inline void vb_balloon_replace(struct balloon_dev_info *info,
+				      struct page *newpage, struct page *page)
+{
+}
 #endif
 
 /* 6.8 renamed MAX_ORDER (exclusive bound) to MAX_PAGE_ORDER (inclusive). */
