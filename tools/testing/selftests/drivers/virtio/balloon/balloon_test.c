@@ -530,34 +530,21 @@ int balloon_wait_present(int present, unsigned int timeout_ms)
 }
 
 /*
- * A built-in driver cannot be loaded or unloaded: "loading" it sets its
- * parameters (from their defaults, as a fresh module would start) and binds
- * every unbound balloon device; "unloading" it unbinds them.  A probe that
- * fails makes the bind fail, and is not an error of the load, as with
- * finit_module(2).
+ * A built-in driver cannot be loaded or unloaded: "loading" it binds every
+ * unbound balloon device, "unloading" it unbinds them.  It has no
+ * parameters to set.  A probe that fails makes the bind fail, and is not an
+ * error of the load, as with finit_module(2).
  */
 static int builtin_load(const char *params)
 {
-	char buf[BT_LINE_MAX], path[BT_LINE_MAX], *tok, *save, *val;
+	char buf[BT_LINE_MAX];
 	struct dirent *de;
 	DIR *dir;
-	int err;
 
+	if (params && *params)
+		return -EINVAL;
 	if (!balloon_find_device(buf, sizeof(buf)))
 		return -EEXIST;
-	snprintf(buf, sizeof(buf), "%s %s", BT_PARAM_DEFAULTS,
-		 params ? params : "");
-	for (tok = strtok_r(buf, " ", &save); tok;
-	     tok = strtok_r(NULL, " ", &save)) {
-		val = strchr(tok, '=');
-		if (!val)
-			return -EINVAL;
-		*val++ = '\0';
-		snprintf(path, sizeof(path), "%s/%s", BT_PARAM_DIR, tok);
-		err = write_file(path, val);
-		if (err)
-			return err;
-	}
 	dir = opendir("/sys/bus/virtio/devices");
 	if (!dir)
 		return -errno;
@@ -583,7 +570,7 @@ static int builtin_unload(void)
 	return 0;
 }
 
-/* A driver with parameters but no module state is built into the kernel. */
+/* A driver registered without module state is built into the kernel. */
 static int driver_is_builtin(const char *name)
 {
 	char path[BT_LINE_MAX];
@@ -591,14 +578,14 @@ static int driver_is_builtin(const char *name)
 	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
 	if (!access(path, F_OK))
 		return 0;
-	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s", name);
 	return !access(path, F_OK);
 }
 
 /**
  * module_load() - Load a kernel module from a file with finit_module(2).
  * @path: uncompressed .ko file, or %BT_BUILTIN for the built-in driver.
- * @params: module parameters, or NULL.
+ * @params: module parameters, or NULL (the only choice for %BT_BUILTIN).
  *
  * Return: 0 on success, -errno on failure.
  */
@@ -846,4 +833,116 @@ long long allocatable_bytes(void)
 	    WEXITSTATUS(status))
 		return -1;
 	return total;
+}
+
+/* ---- fault injection ---- */
+
+/* The driver's code: its functions are vb_*, laid out together. */
+#define DRIVER_ANCHOR		"vb_probe"
+#define DRIVER_PREFIX		"vb_"
+#define DRIVER_TEXT_SPAN	(256 * 1024ULL)
+#define KSYM_NAME_MAX		256
+/* Frames searched for the driver's code (the kernel's maximum is 32). */
+#define FAULT_STACK_DEPTH	"32"
+
+/**
+ * fault_available() - Whether the kernel has the fault injection the tests use.
+ *
+ * Return: 1 if failslab and fail_page_alloc are in debugfs, 0 otherwise.
+ */
+int fault_available(void)
+{
+	return !access(BT_FAULT_SLAB, F_OK) && !access(BT_FAULT_PAGE, F_OK);
+}
+
+/*
+ * The address range of the driver's functions, from /proc/kallsyms: the
+ * vb_* text symbols near DRIVER_ANCHOR, up to the symbol after the last.
+ */
+static int driver_text(unsigned long long *start, unsigned long long *end)
+{
+	unsigned long long addr, anchor = 0, lo = ~0ULL, hi = 0;
+	char line[BT_LINE_MAX], name[KSYM_NAME_MAX], type;
+	int pass;
+	FILE *f;
+
+	*end = ~0ULL;
+	for (pass = 0; pass < 3; pass++) {
+		f = fopen("/proc/kallsyms", "r");
+		if (!f)
+			return -1;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%llx %c %255s", &addr, &type,
+				   name) != 3 || (type != 't' && type != 'T'))
+				continue;
+			if (pass == 0 && !strcmp(name, DRIVER_ANCHOR))
+				anchor = addr;
+			if (pass == 1 && !strncmp(name, DRIVER_PREFIX,
+						  strlen(DRIVER_PREFIX)) &&
+			    addr + DRIVER_TEXT_SPAN > anchor &&
+			    addr < anchor + DRIVER_TEXT_SPAN) {
+				lo = addr < lo ? addr : lo;
+				hi = addr > hi ? addr : hi;
+			}
+			if (pass == 2 && addr > hi && addr < *end)
+				*end = addr;
+		}
+		fclose(f);
+		if (!anchor)
+			return -1;
+	}
+	*start = lo;
+	if (*end > hi + DRIVER_TEXT_SPAN)
+		*end = hi + DRIVER_TEXT_SPAN;
+	return 0;
+}
+
+int fault_set(const char *dir, const char *attr, const char *val)
+{
+	char path[BT_LINE_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, attr);
+	return write_file(path, val);
+}
+
+long long fault_get(const char *dir, const char *attr)
+{
+	char path[BT_LINE_MAX], val[BT_LINE_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, attr);
+	return read_file(path, val, sizeof(val)) > 0 ? atoll(val) : -1;
+}
+
+const char *const fault_dirs[BT_FAULT_DIRS] = { BT_FAULT_SLAB, BT_FAULT_PAGE };
+
+/*
+ * Fail allocations, silently, from any task and context, sleeping or not,
+ * of any order, but only those whose call chain passes through the driver.
+ */
+int fault_setup(void)
+{
+	unsigned long long start, end;
+	char s[BT_LINE_MAX], e[BT_LINE_MAX];
+	size_t i;
+	int err = 0;
+
+	if (driver_text(&start, &end))
+		return -1;
+	ksft_print_msg("driver text %#llx-%#llx\n", start, end);
+	snprintf(s, sizeof(s), "%llu", start);
+	snprintf(e, sizeof(e), "%llu", end);
+	for (i = 0; i < ARRAY_SIZE(fault_dirs); i++) {
+		err |= fault_set(fault_dirs[i], "probability", "0");
+		err |= fault_set(fault_dirs[i], "interval", "1");
+		err |= fault_set(fault_dirs[i], "verbose", "0");
+		err |= fault_set(fault_dirs[i], "task-filter", "N");
+		err |= fault_set(fault_dirs[i], "ignore-gfp-wait", "N");
+		err |= fault_set(fault_dirs[i], "stacktrace-depth",
+				 FAULT_STACK_DEPTH);
+		err |= fault_set(fault_dirs[i], "require-start", s);
+		err |= fault_set(fault_dirs[i], "require-end", e);
+	}
+	err |= fault_set(BT_FAULT_PAGE, "ignore-gfp-highmem", "N");
+	err |= fault_set(BT_FAULT_PAGE, "min-order", "0");
+	return err;
 }

@@ -28,9 +28,6 @@
  * into the kernel; module_load() and module_unload() then bind and unbind.
  */
 #define BT_BUILTIN		"builtin"
-#define BT_PARAM_DIR		"/sys/module/" BT_DRIVER_NAME "/parameters"
-/* Every parameter of the driver at its default, as a module load starts. */
-#define BT_PARAM_DEFAULTS	"fail_probe_at=0"
 
 /* Balloon feature bits (VIRTIO_BALLOON_F_*), see the virtio spec. */
 enum bt_feature {
@@ -83,5 +80,19 @@ long long balloon_state(const char *key);
 int balloon_negotiated(unsigned int bit);
 int balloon_wait_hinting(unsigned int timeout_ms);
 long long allocatable_bytes(void);
+
+/*
+ * Fault injection (failslab and fail_page_alloc, set up alike): fault_setup()
+ * limits both to call chains through the driver's code, failing nothing yet.
+ */
+#define BT_FAULT_SLAB		"/sys/kernel/debug/failslab"
+#define BT_FAULT_PAGE		"/sys/kernel/debug/fail_page_alloc"
+#define BT_FAULT_DIRS		2
+extern const char *const fault_dirs[BT_FAULT_DIRS];
+
+int fault_available(void);
+int fault_set(const char *dir, const char *attr, const char *val);
+long long fault_get(const char *dir, const char *attr);
+int fault_setup(void);
 
 #endif /* BALLOON_TEST_H */

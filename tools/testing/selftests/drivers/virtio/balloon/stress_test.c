@@ -64,13 +64,8 @@
 #define CONFIG_TIMEOUT_MS	30000
 #define POLL_MS			100
 
-/* Fault injection's debugfs directories, and what is set in each. */
-#define FAULT_DIR_SLAB		"/sys/kernel/debug/failslab"
-#define FAULT_DIR_PAGE		"/sys/kernel/debug/fail_page_alloc"
 /* Failures allowed per phase: read back, the rest says how many were made. */
 #define FAULT_BUDGET		1000000
-/* Frames searched for the driver's code (the kernel's maximum is 32). */
-#define FAULT_STACK_DEPTH	"32"
 /* Failure rates (percent) probe is run at. */
 static const int probe_rates[] = { 100, 50, 10, 2 };
 /* Inflate: by this much, at each rate, with faults on for the window. */
@@ -80,12 +75,6 @@ static const int inflate_rates[] = { 100, 50 };
 /* Statistics requests answered while allocations fail. */
 #define FAULT_STATS_REQUESTS	2
 #define STATS_TIMEOUT_MS	20000
-
-/* The driver's code: its functions are vb_*, laid out together. */
-#define DRIVER_ANCHOR		"vb_probe"
-#define DRIVER_PREFIX		"vb_"
-#define DRIVER_TEXT_SPAN	(256 * 1024ULL)
-#define KSYM_NAME_MAX		256
 
 /* Kernel messages: the driver core's, when a probe fails; the driver's. */
 #define MSG_PROBE_FAILED	"failed with error"
@@ -288,98 +277,6 @@ static void mode_rebind(int cycles, bool hinting)
 }
 
 /* ---- fault injection ---- */
-
-/*
- * The address range of the driver's functions, from /proc/kallsyms: the
- * vb_* text symbols near DRIVER_ANCHOR, up to the symbol after the last.
- */
-static int driver_text(unsigned long long *start, unsigned long long *end)
-{
-	unsigned long long addr, anchor = 0, lo = ~0ULL, hi = 0;
-	char line[BT_LINE_MAX], name[KSYM_NAME_MAX], type;
-	int pass;
-	FILE *f;
-
-	*end = ~0ULL;
-	for (pass = 0; pass < 3; pass++) {
-		f = fopen("/proc/kallsyms", "r");
-		if (!f)
-			return -1;
-		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "%llx %c %255s", &addr, &type,
-				   name) != 3 || (type != 't' && type != 'T'))
-				continue;
-			if (pass == 0 && !strcmp(name, DRIVER_ANCHOR))
-				anchor = addr;
-			if (pass == 1 && !strncmp(name, DRIVER_PREFIX,
-						  strlen(DRIVER_PREFIX)) &&
-			    addr + DRIVER_TEXT_SPAN > anchor &&
-			    addr < anchor + DRIVER_TEXT_SPAN) {
-				lo = addr < lo ? addr : lo;
-				hi = addr > hi ? addr : hi;
-			}
-			if (pass == 2 && addr > hi && addr < *end)
-				*end = addr;
-		}
-		fclose(f);
-		if (!anchor)
-			return -1;
-	}
-	*start = lo;
-	if (*end > hi + DRIVER_TEXT_SPAN)
-		*end = hi + DRIVER_TEXT_SPAN;
-	return 0;
-}
-
-static int fault_set(const char *dir, const char *attr, const char *val)
-{
-	char path[BT_LINE_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, attr);
-	return write_file(path, val);
-}
-
-static long long fault_get(const char *dir, const char *attr)
-{
-	char path[BT_LINE_MAX], val[BT_LINE_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, attr);
-	return read_file(path, val, sizeof(val)) > 0 ? atoll(val) : -1;
-}
-
-static const char *const fault_dirs[] = { FAULT_DIR_SLAB, FAULT_DIR_PAGE };
-
-/*
- * Fail allocations, silently, from any task and context, sleeping or not,
- * of any order, but only those whose call chain passes through the driver.
- */
-static int fault_setup(void)
-{
-	unsigned long long start, end;
-	char s[BT_LINE_MAX], e[BT_LINE_MAX];
-	size_t i;
-	int err = 0;
-
-	if (driver_text(&start, &end))
-		return -1;
-	ksft_print_msg("driver text %#llx-%#llx\n", start, end);
-	snprintf(s, sizeof(s), "%llu", start);
-	snprintf(e, sizeof(e), "%llu", end);
-	for (i = 0; i < ARRAY_SIZE(fault_dirs); i++) {
-		err |= fault_set(fault_dirs[i], "probability", "0");
-		err |= fault_set(fault_dirs[i], "interval", "1");
-		err |= fault_set(fault_dirs[i], "verbose", "0");
-		err |= fault_set(fault_dirs[i], "task-filter", "N");
-		err |= fault_set(fault_dirs[i], "ignore-gfp-wait", "N");
-		err |= fault_set(fault_dirs[i], "stacktrace-depth",
-				 FAULT_STACK_DEPTH);
-		err |= fault_set(fault_dirs[i], "require-start", s);
-		err |= fault_set(fault_dirs[i], "require-end", e);
-	}
-	err |= fault_set(FAULT_DIR_PAGE, "ignore-gfp-highmem", "N");
-	err |= fault_set(FAULT_DIR_PAGE, "min-order", "0");
-	return err;
-}
 
 static void fault_on(int percent)
 {
@@ -595,7 +492,7 @@ static void mode_faults(int rounds)
 {
 	long long ram = host_guest_size();
 
-	if (access(FAULT_DIR_SLAB, F_OK) || access(FAULT_DIR_PAGE, F_OK))
+	if (!fault_available())
 		ksft_exit_skip("no fault injection (failslab, fail_page_alloc) in this kernel\n");
 	if (ram <= 0)
 		ksft_exit_fail_msg("the host does not answer query-balloon\n");

@@ -172,6 +172,9 @@ MIGRATE_TIMEOUT = 300
 RESIZE_TIMEOUT = 300
 # Hinting programs: a few migrations of a 1 GiB guest each.
 HINT_TIMEOUT = 180
+# A bind and an unbind for each allocation of probe, under KASAN on the
+# debug kernel.
+PROBE_FAIL_TIMEOUT = 900
 # The page-cache test's disk: larger than the guest, so reads do not all hit
 # the cache.
 OOM_DISK_MB = 1536
@@ -314,7 +317,8 @@ SUITES = [
     ]),
     Suite("suspend", [Program("freeze", "pm_test", [], RESIZE_TIMEOUT)]),
     Suite("probe-fail", [
-        Program("probe-fail", "probe_fail_test", ["{module}"], 120),
+        Program("probe-fail", "probe_fail_test", ["{module}"],
+                PROBE_FAIL_TIMEOUT),
     ], balloon={"free-page-hint": "on", "free-page-reporting": "on",
                 "page-poison": "off"}, load_driver=False),
     # Free page hinting across real migrations (issue: free page hinting).
