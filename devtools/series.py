@@ -383,6 +383,8 @@ STRIP = {
             Drop(r"^\tstruct vb_hint hint;$"),
             Drop(r"^\terr = vb_hint_init\(vb\);$", then=1),
             Drop(r"vb_hint_\w+\("),
+            Drop(r"VB_CNT_HINT_"),
+            Drop(r'seq_printf\(f, "hint_'),
             Drop(r"^\tif \(vb_has\(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT\)\)$"),
             Replace("!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) &&\n"
                     "\t    !vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))",
@@ -401,13 +403,8 @@ STRIP = {
             Drop(r"^ \* @oom_target:|^\tu32 oom_target;$"),
             Drop(r"^ \* @resizing:|^\tbool resizing;$"),
             Drop(r"WRITE_ONCE\(vb->resizing, (true|false)\);$"),
-            Drop(r"^ \* @oom_deflated:|^\tunsigned long oom_deflated;$"),
+            Drop(r"VB_CNT_OOM_DEFLATED"),
             Drop(r"^ \* @shrinker:|^\tstruct shrinker \*shrinker;$"),
-            Drop(r"VB_PROBE_FAULT_SHRINKER = "),
-            Replace('"Test only: fail probe at step 1 (virtqueues), '
-                    '2 (shrinker) or 3 (page reporting)"',
-                    '"Test only: fail probe at step 1 (virtqueues) '
-                    'or 3 (page reporting)"'),
             Replace('''/*
  * Without deflate-on-oom the balloon's pages are gone from the guest for
  * good, so they leave the guest's managed memory (and MemTotal); with it

@@ -34,6 +34,8 @@
  *   (@hint.config_gen); the hinting work reads the command id.
  * - Free page reporting calls vb_report() from the page reporting worker;
  *   it is the only user of the reporting queue.
+ * - The counters (&enum vb_counter) are atomic: most have more than one
+ *   writer.
  */
 
 #include <linux/debugfs.h>
@@ -166,25 +168,58 @@ enum vb_vq_index {
 };
 
 /*
- * Test hook: make probe fail at one step, to exercise its unwinding on
- * kernels without fault injection.  0, the default, fails nothing.
+ * What the driver counts, for debugfs: pages and requests, one counter
+ * each (vb_count()).
  */
-enum vb_probe_step {
-	VB_PROBE_NO_FAULT = 0,
-	VB_PROBE_FAULT_VQS = 1,
-	VB_PROBE_FAULT_SHRINKER = 2,
-	VB_PROBE_FAULT_REPORTING = 3,
+enum vb_counter {
+	VB_CNT_INFLATED,
+	VB_CNT_DEFLATED,
+	VB_CNT_MIGRATED,
+	VB_CNT_INFLATE_FAILS,
+	VB_CNT_OOM_DEFLATED,
+	VB_CNT_HOST_ERRORS,
+	VB_CNT_CONFIG_CHANGES,
+	VB_CNT_STATS_REQUESTS,
+	VB_CNT_REPORTS,
+	VB_CNT_REPORTED,
+	VB_CNT_HINT_RUNS,
+	VB_CNT_HINT_RUNS_STOPPED,
+	VB_CNT_HINT_BLOCKS,
+	VB_CNT_HINT_PAGES,
+	VB_CNT_HINT_SMALL,
+	VB_CNT_HINT_FULL_WAITS,
+	VB_CNT_HINT_SHRUNK,
+	VB_CNT_HINT_RELEASED,
+	VB_CNT_HINT_US,
+	VB_CNT_NR
 };
 
-static unsigned int fail_probe_at;
-module_param(fail_probe_at, uint, 0644);
-MODULE_PARM_DESC(fail_probe_at,
-		 "Test only: fail probe at step 1 (virtqueues), 2 (shrinker) or 3 (page reporting)");
+static const char * const vb_counter_names[VB_CNT_NR] = {
+	[VB_CNT_INFLATED]		= "inflated_pages",
+	[VB_CNT_DEFLATED]		= "deflated_pages",
+	[VB_CNT_MIGRATED]		= "migrated_pages",
+	[VB_CNT_INFLATE_FAILS]		= "inflate_fails",
+	[VB_CNT_OOM_DEFLATED]		= "oom_deflated_pages",
+	[VB_CNT_HOST_ERRORS]		= "host_errors",
+	[VB_CNT_CONFIG_CHANGES]	= "config_changes",
+	[VB_CNT_STATS_REQUESTS]	= "stats_requests",
+	[VB_CNT_REPORTS]		= "reports",
+	[VB_CNT_REPORTED]		= "reported_pages",
+	[VB_CNT_HINT_RUNS]		= "hint_runs",
+	[VB_CNT_HINT_RUNS_STOPPED]	= "hint_runs_stopped",
+	[VB_CNT_HINT_BLOCKS]		= "hint_blocks",
+	[VB_CNT_HINT_PAGES]		= "hint_pages",
+	[VB_CNT_HINT_SMALL]		= "hint_small_pages",
+	[VB_CNT_HINT_FULL_WAITS]	= "hint_full_waits",
+	[VB_CNT_HINT_SHRUNK]		= "hint_shrunk_pages",
+	[VB_CNT_HINT_RELEASED]		= "hint_released_pages",
+	[VB_CNT_HINT_US]		= "hint_us",
+};
 
 static struct dentry *vb_debugfs_root;
 
 /**
- * struct vb_hint - free page hinting state and counters
+ * struct vb_hint - free page hinting state
  * @wq: ordered workqueue running @work, one run at a time
  * @work: handles a new command id and DONE, and polls for used buffers
  * @config_gen: config changes so far (the interrupt counts them)
@@ -202,24 +237,10 @@ static struct dentry *vb_debugfs_root;
  * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
  * @keep: free pages a run leaves to the guest (%VB_HINT_KEEP_SHIFT)
- * @lock: protects @blocks, @held_pages, @shrunk and @released
+ * @lock: protects @blocks and @held_pages
  * @blocks: hinted blocks the device has returned, linked through
  *	page->lru, order in page_private()
  * @held_pages: pages in @blocks, and in blocks being given back
- * @runs: runs started
- * @runs_stopped: runs ended by the device (STOP, DONE or new id)
- * @hinted_blocks: blocks hinted
- * @hinted_pages: pages in them
- * @small_pages: pages of them in blocks below the largest order
- * @full_waits: times a run waited for room on the queue
- * @shrunk: hinted pages given back early by the shrinker
- * @released: hinted pages given back on DONE or teardown
- * @last_pages: pages hinted by the last run
- * @last_ns: wall time of the last run, start id to STOP
- * @total_ns: wall time of all runs
- *
- * The counters are written by the worker, or under @lock, and read
- * locklessly.
  */
 struct vb_hint {
 	struct workqueue_struct *wq;
@@ -241,47 +262,6 @@ struct vb_hint {
 	spinlock_t lock;		/* see above */
 	struct list_head blocks;
 	unsigned long held_pages;
-
-	unsigned long runs;
-	unsigned long runs_stopped;
-	unsigned long hinted_blocks;
-	unsigned long hinted_pages;
-	unsigned long small_pages;
-	unsigned long full_waits;
-	unsigned long shrunk;
-	unsigned long released;
-	unsigned long last_pages;
-	u64 last_ns;
-	u64 total_ns;
-};
-
-/**
- * struct vb_counters - what the driver did, for debugfs
- * @inflated: pages given to the host
- * @deflated: pages given back to the guest
- * @migrated: balloon pages moved by compaction
- * @inflate_fails: inflate requests cut short for lack of memory
- * @host_errors: requests the device did not complete (broken queue)
- * @config_changes: config change notifications from the device
- * @stats_requests: statistics requests answered
- * @reports: free page reports sent
- * @reported_pages: pages in them
- * @oom_deflated: balloon pages the shrinker gave back (deflate-on-OOM)
- *
- * Each counter is written under the lock, or in the one context, that owns
- * what it counts, and read locklessly.
- */
-struct vb_counters {
-	unsigned long inflated;
-	unsigned long deflated;
-	unsigned long migrated;
-	unsigned long inflate_fails;
-	unsigned long host_errors;
-	unsigned long config_changes;
-	unsigned long stats_requests;
-	unsigned long reports;
-	unsigned long reported_pages;
-	unsigned long oom_deflated;
 };
 
 /**
@@ -310,7 +290,7 @@ struct vb_counters {
  * @hint: free page hinting
  * @shrinker: the driver's shrinker, see vb_shrink_count()
  * @debugfs: this device's debugfs directory
- * @cnt: counters
+ * @counters: counters, indexed by &enum vb_counter
  */
 struct virtio_balloon {
 	struct virtio_device *vdev;
@@ -321,7 +301,7 @@ struct virtio_balloon {
 
 	struct delayed_work resize_work;
 	unsigned long retry_delay;
-	struct work_struct stats_work;
+	struct delayed_work stats_work;
 	wait_queue_head_t acked;
 
 	struct mutex balloon_lock;	/* see above */
@@ -338,7 +318,7 @@ struct virtio_balloon {
 	struct vb_hint hint;
 	struct shrinker *shrinker;
 	struct dentry *debugfs;
-	struct vb_counters cnt;
+	atomic_long_t counters[VB_CNT_NR];
 };
 
 static bool vb_has(const struct virtio_balloon *vb, unsigned int feature)
@@ -346,31 +326,46 @@ static bool vb_has(const struct virtio_balloon *vb, unsigned int feature)
 	return virtio_has_feature(vb->vdev, feature);
 }
 
-static bool vb_fault(enum vb_probe_step step)
+static void vb_count(struct virtio_balloon *vb, enum vb_counter cnt,
+		     unsigned long n)
 {
-	return READ_ONCE(fail_probe_at) == step;
+	atomic_long_add(n, &vb->counters[cnt]);
 }
 
-/* Queue @work on @wq unless teardown has begun; any context. */
-static void vb_queue_work(struct virtio_balloon *vb,
-			  struct workqueue_struct *wq, struct work_struct *work)
+static unsigned long vb_counted(struct virtio_balloon *vb,
+				enum vb_counter cnt)
+{
+	return atomic_long_read(&vb->counters[cnt]);
+}
+
+/**
+ * vb_queue() - queue a work item unless teardown has begun
+ * @vb: the balloon
+ * @wq: the workqueue
+ * @work: the work item
+ * @delay: run it after this many jiffies; 0 runs it now even if it was
+ *	already queued for later, any other delay leaves a queued item as it is
+ *
+ * Any context.
+ */
+static void vb_queue(struct virtio_balloon *vb, struct workqueue_struct *wq,
+		     struct delayed_work *work, unsigned long delay)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping)
-		queue_work(wq, work);
+	if (!vb->stopping) {
+		if (delay)
+			queue_delayed_work(wq, work, delay);
+		else
+			mod_delayed_work(wq, work, 0);
+	}
 	spin_unlock_irqrestore(&vb->stop_lock, flags);
 }
 
 static void vb_queue_resize(struct virtio_balloon *vb, unsigned long delay)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping)
-		mod_delayed_work(system_freezable_wq, &vb->resize_work, delay);
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
+	vb_queue(vb, system_freezable_wq, &vb->resize_work, delay);
 }
 
 /**
@@ -395,11 +390,10 @@ static void *vb_wait_used(struct virtio_balloon *vb, struct virtqueue *vq)
 }
 
 /**
- * vb_post() - hand one driver-written buffer to the device
+ * vb_post() - hand the first @nr_pfns frame numbers of @pfns to the device
  * @vb: the balloon
- * @vq: the queue
- * @buf: the buffer (not on the stack)
- * @len: its length in bytes
+ * @vq: the inflate or deflate queue
+ * @nr_pfns: frame numbers in the request
  *
  * A single-entry buffer needs no indirect table, so adding it allocates
  * nothing and cannot recurse into reclaim.
@@ -407,35 +401,35 @@ static void *vb_wait_used(struct virtio_balloon *vb, struct virtqueue *vq)
  * Return: 0, or -EIO if the device did not take the buffer.
  */
 static int vb_post(struct virtio_balloon *vb, struct virtqueue *vq,
-		   void *buf, unsigned int len)
+		   unsigned int nr_pfns)
 {
 	struct scatterlist sg;
 
-	sg_init_one(&sg, buf, len);
+	lockdep_assert_held(&vb->balloon_lock);
+	sg_init_one(&sg, vb->pfns, nr_pfns * sizeof(vb->pfns[0]));
 	if (virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN) ||
 	    !virtqueue_kick(vq)) {
-		vb->cnt.host_errors++;
+		vb_count(vb, VB_CNT_HOST_ERRORS, 1);
 		return -EIO;
 	}
 	return 0;
 }
 
 /**
- * vb_send() - send one driver-written buffer and wait for the device
+ * vb_send() - send a request of frame numbers and wait for the device
  * @vb: the balloon
- * @vq: the queue
- * @buf: the buffer (not on the stack)
- * @len: its length in bytes
+ * @vq: the inflate or deflate queue
+ * @nr_pfns: frame numbers in @pfns
  *
  * Return: 0, or -EIO if the device did not take or return the buffer.
  */
 static int vb_send(struct virtio_balloon *vb, struct virtqueue *vq,
-		   void *buf, unsigned int len)
+		   unsigned int nr_pfns)
 {
-	if (vb_post(vb, vq, buf, len))
+	if (vb_post(vb, vq, nr_pfns))
 		return -EIO;
 	if (!vb_wait_used(vb, vq)) {
-		vb->cnt.host_errors++;
+		vb_count(vb, VB_CNT_HOST_ERRORS, 1);
 		return -EIO;
 	}
 	return 0;
@@ -449,6 +443,7 @@ static unsigned int vb_add_pfns(struct virtio_balloon *vb, unsigned int n,
 	unsigned int i;
 
 	BUILD_BUG_ON(PAGE_SHIFT < VIRTIO_BALLOON_PFN_SHIFT);
+	lockdep_assert_held(&vb->balloon_lock);
 	for (i = 0; i < VB_UNITS_PER_PAGE; i++)
 		vb->pfns[n++] = cpu_to_virtio32(vb->vdev, pfn + i);
 	return n;
@@ -543,10 +538,9 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
 		}
 		balloon_page_list_enqueue(&vb->b_dev_info, &pages);
 		vb->nr_pages += n;
-		vb->cnt.inflated += n;
+		vb_count(vb, VB_CNT_INFLATED, n);
 		done += n;
-		err = vb_post(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
-			      nr_pfns * sizeof(vb->pfns[0]));
+		err = vb_post(vb, vb->vqs[VB_VQ_INFLATE], nr_pfns);
 		/* A short request means memory ran short: stop after it. */
 		if (!err && n == asked && done < want &&
 		    !READ_ONCE(vb->stopping)) {
@@ -555,7 +549,7 @@ static unsigned long vb_inflate(struct virtio_balloon *vb, unsigned long want)
 			next_n = vb_alloc_pages(&next, asked);
 		}
 		if (!err && !vb_wait_used(vb, vb->vqs[VB_VQ_INFLATE])) {
-			vb->cnt.host_errors++;
+			vb_count(vb, VB_CNT_HOST_ERRORS, 1);
 			err = -EIO;
 		}
 		mutex_unlock(&vb->balloon_lock);
@@ -601,10 +595,9 @@ static unsigned int vb_deflate(struct virtio_balloon *vb, unsigned long want,
 	list_for_each_entry(page, &pages, lru)
 		nr_pfns = vb_add_pfns(vb, nr_pfns, page);
 	if (n)
-		vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb->pfns,
-			nr_pfns * sizeof(vb->pfns[0]));
+		vb_send(vb, vb->vqs[VB_VQ_DEFLATE], nr_pfns);
 	vb->nr_pages -= n;
-	vb->cnt.deflated += n;
+	vb_count(vb, VB_CNT_DEFLATED, n);
 	mutex_unlock(&vb->balloon_lock);
 
 	list_for_each_entry_safe(page, next, &pages, lru) {
@@ -640,7 +633,7 @@ static void vb_resize(struct virtio_balloon *vb)
 			want = min_t(unsigned long, delta, VB_INFLATE_MAX);
 			if (vb_inflate(vb, want) < want) {
 				/* Out of memory: try later, less often. */
-				vb->cnt.inflate_fails++;
+				vb_count(vb, VB_CNT_INFLATE_FAILS, 1);
 				vb_queue_resize(vb, vb->retry_delay);
 				vb->retry_delay = min_t(unsigned long,
 							2 * vb->retry_delay,
@@ -712,11 +705,9 @@ static int vb_migratepage(struct balloon_dev_info *b_dev_info,
 		vb_account(vb, page, 1);
 		vb_account(vb, newpage, -1);
 	}
-	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb->pfns,
-		vb_add_pfns(vb, 0, newpage) * sizeof(vb->pfns[0]));
-	vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb->pfns,
-		vb_add_pfns(vb, 0, page) * sizeof(vb->pfns[0]));
-	vb->cnt.migrated++;
+	vb_send(vb, vb->vqs[VB_VQ_INFLATE], vb_add_pfns(vb, 0, newpage));
+	vb_send(vb, vb->vqs[VB_VQ_DEFLATE], vb_add_pfns(vb, 0, page));
+	vb_count(vb, VB_CNT_MIGRATED, 1);
 	mutex_unlock(&vb->balloon_lock);
 
 	vb_balloon_replace(b_dev_info, newpage, page);
@@ -784,7 +775,7 @@ static void vb_post_stats(struct virtio_balloon *vb)
 
 	sg_init_one(&sg, vb->stats, vb_fill_stats(vb) * sizeof(vb->stats[0]));
 	if (virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL)) {
-		vb->cnt.host_errors++;
+		vb_count(vb, VB_CNT_HOST_ERRORS, 1);
 		return;
 	}
 	virtqueue_kick(vq);
@@ -796,13 +787,14 @@ static void vb_post_stats(struct virtio_balloon *vb)
  */
 static void vb_stats_work(struct work_struct *work)
 {
-	struct virtio_balloon *vb = container_of(work, struct virtio_balloon,
+	struct virtio_balloon *vb = container_of(to_delayed_work(work),
+						 struct virtio_balloon,
 						 stats_work);
 	unsigned int len;
 
 	if (!virtqueue_get_buf(vb->vqs[VB_VQ_STATS], &len))
 		return;
-	vb->cnt.stats_requests++;
+	vb_count(vb, VB_CNT_STATS_REQUESTS, 1);
 	vb_post_stats(vb);
 }
 
@@ -810,7 +802,7 @@ static void vb_stats_done(struct virtqueue *vq)
 {
 	struct virtio_balloon *vb = vq->vdev->priv;
 
-	vb_queue_work(vb, system_freezable_wq, &vb->stats_work);
+	vb_queue(vb, system_freezable_wq, &vb->stats_work, 0);
 }
 
 /* Inflate, deflate and reporting queues: a request finished. */
@@ -846,12 +838,12 @@ static int vb_report(struct page_reporting_dev_info *pr_dev_info,
 		return err;
 	virtqueue_kick(vq);
 	if (!vb_wait_used(vb, vq)) {
-		vb->cnt.host_errors++;
+		vb_count(vb, VB_CNT_HOST_ERRORS, 1);
 		return -EIO;
 	}
-	vb->cnt.reports++;
+	vb_count(vb, VB_CNT_REPORTS, 1);
 	for_each_sg(sg, s, nents, i)
-		vb->cnt.reported_pages += s->length >> PAGE_SHIFT;
+		vb_count(vb, VB_CNT_REPORTED, s->length >> PAGE_SHIFT);
 	return 0;
 }
 
@@ -926,7 +918,7 @@ static unsigned long vb_hint_free_block(struct page *page)
 static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 {
 	if (READ_ONCE(vb->hint.cmd_received) == VIRTIO_BALLOON_CMD_ID_DONE) {
-		vb->hint.released += vb_hint_free_block(page);
+		vb_count(vb, VB_CNT_HINT_RELEASED, vb_hint_free_block(page));
 		return;
 	}
 	spin_lock(&vb->hint.lock);
@@ -961,8 +953,7 @@ static void vb_hint_reap(struct virtio_balloon *vb)
  * vb_hint_release() - give hinted blocks back to the guest
  * @vb: the balloon
  * @want: pages wanted; blocks are given back whole, oldest first
- * @counter: the counter to add them to (under the lock: the shrinker can
- *	run on several CPUs at once)
+ * @cnt: the counter to add them to
  *
  * Blocks go back through the page allocator's free path, which initialises
  * them the way this guest initialises all freed pages (poisoned with
@@ -974,7 +965,7 @@ static void vb_hint_reap(struct virtio_balloon *vb)
  */
 static unsigned long vb_hint_release(struct virtio_balloon *vb,
 				     unsigned long want,
-				     unsigned long *counter)
+				     enum vb_counter cnt)
 {
 	unsigned long done = 0;
 	struct page *page, *next;
@@ -998,8 +989,8 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 	/* Held until here: freeing can take a while (page poisoning). */
 	spin_lock(&vb->hint.lock);
 	vb->hint.held_pages -= done;
-	*counter += done;
 	spin_unlock(&vb->hint.lock);
+	vb_count(vb, cnt, done);
 	return done;
 }
 
@@ -1037,7 +1028,7 @@ static bool vb_hint_make_room(struct virtio_balloon *vb, u32 id,
 			   vb->hint.in_flight_pages >= vb->hint.flight_max)) {
 		if (vb_hint_run_ended(vb, id) || virtqueue_is_broken(vq))
 			return false;
-		vb->hint.full_waits++;
+		vb_count(vb, VB_CNT_HINT_FULL_WAITS, 1);
 		wait_event_timeout(vb->hint.wait, vb_hint_should_stop(vb, id),
 				   VB_HINT_FULL_WAIT);
 		vb_hint_reap(vb);
@@ -1124,7 +1115,7 @@ static bool vb_hint_order(struct virtio_balloon *vb, u32 id,
 
 	for (; max && run->pages < run->budget; max--) {
 		if (vb_hint_run_ended(vb, id) ||
-		    READ_ONCE(vb->hint.shrunk) != run->shrunk)
+		    vb_counted(vb, VB_CNT_HINT_SHRUNK) != run->shrunk)
 			return false;
 		page = vb_hint_alloc(vb, order);
 		if (!page)
@@ -1136,7 +1127,7 @@ static bool vb_hint_order(struct virtio_balloon *vb, u32 id,
 		run->blocks++;
 		run->pages += 1UL << order;
 		if (order < VB_MAX_PAGE_ORDER)
-			vb->hint.small_pages += 1UL << order;
+			vb_count(vb, VB_CNT_HINT_SMALL, 1UL << order);
 	}
 	return true;
 }
@@ -1196,13 +1187,13 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 {
 	unsigned long fragments[VB_MAX_PAGE_ORDER], free;
 	struct vb_hint_progress run = {
-		.shrunk = READ_ONCE(vb->hint.shrunk),
+		.shrunk = vb_counted(vb, VB_CNT_HINT_SHRUNK),
 	};
 	ktime_t start = ktime_get();
 	bool go_on = true;
 	int order;
 
-	vb->hint.runs++;
+	vb_count(vb, VB_CNT_HINT_RUNS, 1);
 
 	/*
 	 * Room for the start id and, later, STOP; the old start id back.
@@ -1226,17 +1217,15 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		go_on = vb_hint_order(vb, id, order, ULONG_MAX, &run);
 
 	if (vb_hint_run_ended(vb, id))
-		vb->hint.runs_stopped++;
+		vb_count(vb, VB_CNT_HINT_RUNS_STOPPED, 1);
 	/* The slot kept free above always takes the STOP buffer. */
 	if (!vb_hint_add_cmd(vb, &vb->hint.stop_id, VIRTIO_BALLOON_CMD_ID_STOP))
 		vb->hint.stop_busy = true;
 	virtqueue_kick(vb->vqs[VB_VQ_HINT]);
 out:
-	vb->hint.hinted_blocks += run.blocks;
-	vb->hint.hinted_pages += run.pages;
-	vb->hint.last_pages = run.pages;
-	vb->hint.last_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
-	vb->hint.total_ns += vb->hint.last_ns;
+	vb_count(vb, VB_CNT_HINT_BLOCKS, run.blocks);
+	vb_count(vb, VB_CNT_HINT_PAGES, run.pages);
+	vb_count(vb, VB_CNT_HINT_US, ktime_us_delta(ktime_get(), start));
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
 }
 
@@ -1277,20 +1266,6 @@ static void vb_hint_quiesce(struct virtio_balloon *vb)
 	msleep(VB_HINT_QUIESCE_GRACE_MS);
 }
 
-/*
- * Queue the hinting work after @delay unless teardown has begun, or it is
- * already queued (then perhaps sooner, for a config change).
- */
-static void vb_hint_queue(struct virtio_balloon *vb, unsigned long delay)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping)
-		queue_delayed_work(vb->hint.wq, &vb->hint.work, delay);
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
-}
-
 static void vb_hint_work(struct work_struct *work)
 {
 	struct virtio_balloon *vb = container_of(to_delayed_work(work),
@@ -1304,7 +1279,7 @@ static void vb_hint_work(struct work_struct *work)
 	cmd = READ_ONCE(vb->hint.cmd_received);
 	vb_hint_reap(vb);
 	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE) {
-		vb_hint_release(vb, ULONG_MAX, &vb->hint.released);
+		vb_hint_release(vb, ULONG_MAX, VB_CNT_HINT_RELEASED);
 		/*
 		 * A device that ended the run before it reached the run's
 		 * last buffers (QEMU stops reading the queue at its own STOP)
@@ -1328,7 +1303,7 @@ static void vb_hint_work(struct work_struct *work)
 					    VB_HINT_POLL_MAX);
 	else
 		vb->hint.poll_delay = VB_HINT_POLL_MIN;
-	vb_hint_queue(vb, vb->hint.poll_delay);
+	vb_queue(vb, vb->hint.wq, &vb->hint.work, vb->hint.poll_delay);
 }
 
 /**
@@ -1385,14 +1360,15 @@ static void vb_hint_reset(struct virtio_balloon *vb)
 	vb_hint_reap(vb);
 	while ((buf = virtqueue_detach_unused_buf(vq))) {
 		if (buf != &vb->hint.start_id && buf != &vb->hint.stop_id)
-			vb->hint.released += vb_hint_free_block(buf);
+			vb_count(vb, VB_CNT_HINT_RELEASED,
+				 vb_hint_free_block(buf));
 	}
 	vb->hint.in_flight = 0;
 	vb->hint.in_flight_pages = 0;
 	vb->hint.start_busy = false;
 	vb->hint.stop_busy = false;
 	vb->hint.cmd_started = VIRTIO_BALLOON_CMD_ID_STOP;
-	vb_hint_release(vb, ULONG_MAX, &vb->hint.released);
+	vb_hint_release(vb, ULONG_MAX, VB_CNT_HINT_RELEASED);
 }
 
 /*
@@ -1401,16 +1377,11 @@ static void vb_hint_reset(struct virtio_balloon *vb)
  */
 static void vb_hint_config_changed(struct virtio_balloon *vb)
 {
-	unsigned long flags;
-
 	if (!vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		return;
 	atomic_inc(&vb->hint.config_gen);
 	wake_up(&vb->hint.wait);
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping)
-		mod_delayed_work(vb->hint.wq, &vb->hint.work, 0);
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
+	vb_queue(vb, vb->hint.wq, &vb->hint.work, 0);
 }
 
 /*
@@ -1429,28 +1400,7 @@ static unsigned long vb_hint_shrink_count(struct virtio_balloon *vb)
 static unsigned long vb_hint_shrink(struct virtio_balloon *vb,
 				    unsigned long want)
 {
-	return vb_hint_release(vb, want, &vb->hint.shrunk);
-}
-
-static void vb_hint_show(struct seq_file *f, struct virtio_balloon *vb)
-{
-	const struct vb_hint *h = &vb->hint;
-
-	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(h->cmd_received));
-	seq_printf(f, "hint_runs: %lu\n", h->runs);
-	seq_printf(f, "hint_runs_stopped: %lu\n", h->runs_stopped);
-	seq_printf(f, "hint_blocks: %lu\n", h->hinted_blocks);
-	seq_printf(f, "hint_pages: %lu\n", h->hinted_pages);
-	seq_printf(f, "hint_small_pages: %lu\n", h->small_pages);
-	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(h->held_pages));
-	seq_printf(f, "hint_in_flight_blocks: %u\n", READ_ONCE(h->in_flight));
-	seq_printf(f, "hint_full_waits: %lu\n", h->full_waits);
-	seq_printf(f, "hint_shrunk_pages: %lu\n", h->shrunk);
-	seq_printf(f, "hint_released_pages: %lu\n", h->released);
-	seq_printf(f, "hint_last_pages: %lu\n", h->last_pages);
-	seq_printf(f, "hint_last_us: %llu\n",
-		   div_u64(h->last_ns, NSEC_PER_USEC));
-	seq_printf(f, "hint_us: %llu\n", div_u64(h->total_ns, NSEC_PER_USEC));
+	return vb_hint_release(vb, want, VB_CNT_HINT_SHRUNK);
 }
 
 /*
@@ -1544,7 +1494,7 @@ static unsigned long vb_oom_deflate(struct virtio_balloon *vb,
 	}
 	if (done) {
 		WRITE_ONCE(vb->oom_target, vb_target(vb));
-		vb->cnt.oom_deflated += done;
+		vb_count(vb, VB_CNT_OOM_DEFLATED, done);
 		vb_update_actual(vb);
 	}
 	return done;
@@ -1594,8 +1544,7 @@ static int vb_register_shrinker(struct virtio_balloon *vb)
 	if (!vb_has(vb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) &&
 	    !vb_has(vb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		return 0;
-	vb->shrinker = vb_fault(VB_PROBE_FAULT_SHRINKER) ? ERR_PTR(-ENOMEM) :
-		vb_shrinker_create(dev_name(dev), vb, &vb_shrinker_ops);
+	vb->shrinker = vb_shrinker_create(dev_name(dev), vb, &vb_shrinker_ops);
 	if (IS_ERR(vb->shrinker)) {
 		err = PTR_ERR(vb->shrinker);
 		vb->shrinker = NULL;
@@ -1623,15 +1572,16 @@ static void vb_config_changed(struct virtio_device *vdev)
 {
 	struct virtio_balloon *vb = vdev->priv;
 
-	vb->cnt.config_changes++;
+	vb_count(vb, VB_CNT_CONFIG_CHANGES, 1);
 	vb_config_apply(vb);
 }
 
+/* The device's state, what the driver holds, then every counter. */
 static int vb_state_show(struct seq_file *f, void *unused)
 {
 	struct virtio_balloon *vb = f->private;
-	const struct vb_counters *c = &vb->cnt;
 	u32 target, poison = 0;
+	int i;
 
 	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
 			&target);
@@ -1642,20 +1592,16 @@ static int vb_state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "features: %#llx\n", vb->vdev->features);
 	seq_printf(f, "page_size: %lu\n", PAGE_SIZE);
 	seq_printf(f, "target_units: %u\n", target);
-	seq_printf(f, "balloon_pages: %u\n", READ_ONCE(vb->nr_pages));
 	seq_printf(f, "poison_val: %#x\n", poison);
-	seq_printf(f, "inflated_pages: %lu\n", c->inflated);
-	seq_printf(f, "deflated_pages: %lu\n", c->deflated);
-	seq_printf(f, "migrated_pages: %lu\n", c->migrated);
-	seq_printf(f, "inflate_fails: %lu\n", c->inflate_fails);
-	seq_printf(f, "host_errors: %lu\n", c->host_errors);
-	seq_printf(f, "config_changes: %lu\n", c->config_changes);
-	seq_printf(f, "stats_requests: %lu\n", c->stats_requests);
-	seq_printf(f, "reports: %lu\n", c->reports);
-	seq_printf(f, "reported_pages: %lu\n", c->reported_pages);
-	vb_hint_show(f, vb);
-	seq_printf(f, "oom_deflated_pages: %lu\n", c->oom_deflated);
+	seq_printf(f, "balloon_pages: %u\n", READ_ONCE(vb->nr_pages));
 	seq_printf(f, "oom_pressure: %d\n", vb_oom_pressure());
+	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(vb->hint.cmd_received));
+	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(vb->hint.held_pages));
+	seq_printf(f, "hint_in_flight_blocks: %u\n",
+		   READ_ONCE(vb->hint.in_flight));
+	for (i = 0; i < VB_CNT_NR; i++)
+		seq_printf(f, "%s: %lu\n", vb_counter_names[i],
+			   vb_counted(vb, i));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vb_state);
@@ -1675,8 +1621,7 @@ static int vb_init_vqs(struct virtio_balloon *vb)
 	if (vb_has(vb, VIRTIO_BALLOON_F_PAGE_REPORTING))
 		spec[VB_VQ_REPORT] = (struct vb_vq_spec){ "reporting", vb_ack };
 
-	err = vb_fault(VB_PROBE_FAULT_VQS) ? -ENOMEM :
-		vb_find_vqs(vb->vdev, VB_NR_VQS, vb->vqs, spec);
+	err = vb_find_vqs(vb->vdev, VB_NR_VQS, vb->vqs, spec);
 	if (err)
 		dev_err(&vb->vdev->dev, "cannot set up virtqueues: %d\n", err);
 	return err;
@@ -1728,7 +1673,7 @@ static void vb_stop(struct virtio_balloon *vb)
 	if (vb->vqs[VB_VQ_REPORT])
 		page_reporting_unregister(&vb->pr_dev_info);
 	cancel_delayed_work_sync(&vb->resize_work);
-	cancel_work_sync(&vb->stats_work);
+	cancel_delayed_work_sync(&vb->stats_work);
 	vb_hint_cancel(vb);
 
 	vb_deflate_all(vb);
@@ -1746,8 +1691,7 @@ static int vb_register_reporting(struct virtio_balloon *vb)
 	if (!vb->vqs[VB_VQ_REPORT])
 		return 0;
 	vb->pr_dev_info.report = vb_report;
-	err = vb_fault(VB_PROBE_FAULT_REPORTING) ? -ENOMEM :
-		page_reporting_register(&vb->pr_dev_info);
+	err = page_reporting_register(&vb->pr_dev_info);
 	if (err)
 		dev_err(&vb->vdev->dev, "cannot register free page reporting: %d\n",
 			err);
@@ -1773,7 +1717,7 @@ static int vb_probe(struct virtio_device *vdev)
 	vb->stopping = true;
 	INIT_DELAYED_WORK(&vb->resize_work, vb_resize_work);
 	vb->retry_delay = VB_RETRY_MIN;
-	INIT_WORK(&vb->stats_work, vb_stats_work);
+	INIT_DELAYED_WORK(&vb->stats_work, vb_stats_work);
 	init_waitqueue_head(&vb->acked);
 	mutex_init(&vb->balloon_lock);
 	balloon_devinfo_init(&vb->b_dev_info);
