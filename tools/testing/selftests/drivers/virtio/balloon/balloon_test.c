@@ -27,12 +27,12 @@
 #define BT_POLL_MS		10
 
 static const char * const bt_feature_names[BT_F_NR_BALLOON] = {
-	[BT_F_MUST_TELL_HOST]	= "MUST_TELL_HOST",
-	[BT_F_STATS_VQ]		= "STATS_VQ",
-	[BT_F_DEFLATE_ON_OOM]	= "DEFLATE_ON_OOM",
-	[BT_F_FREE_PAGE_HINT]	= "FREE_PAGE_HINT",
-	[BT_F_PAGE_POISON]	= "PAGE_POISON",
-	[BT_F_REPORTING]	= "PAGE_REPORTING",
+	[VIRTIO_BALLOON_F_MUST_TELL_HOST]	= "MUST_TELL_HOST",
+	[VIRTIO_BALLOON_F_STATS_VQ]		= "STATS_VQ",
+	[VIRTIO_BALLOON_F_DEFLATE_ON_OOM]	= "DEFLATE_ON_OOM",
+	[VIRTIO_BALLOON_F_FREE_PAGE_HINT]	= "FREE_PAGE_HINT",
+	[VIRTIO_BALLOON_F_PAGE_POISON]		= "PAGE_POISON",
+	[VIRTIO_BALLOON_F_PAGE_REPORTING]	= "PAGE_REPORTING",
 };
 
 /**
@@ -45,6 +45,19 @@ static const char * const bt_feature_names[BT_F_NR_BALLOON] = {
 const char *bt_feature_name(unsigned int bit)
 {
 	return bit < BT_F_NR_BALLOON ? bt_feature_names[bit] : "?";
+}
+
+/**
+ * harness_required() - Skip the test unless the host harness runs it.
+ *
+ * The tests need the host's side of vmtest.py: a device set up for the
+ * suite, and the RPC line to QEMU's monitor.  Run by hand (e.g. by
+ * run_kselftest.sh) they skip.
+ */
+void harness_required(void)
+{
+	if (!getenv(BT_HARNESS_ENV))
+		ksft_exit_skip("needs the host harness (vmtest.py)\n");
 }
 
 static int rpc_fd = -1;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/virtio_balloon.h>
 
 /* __printf, __noreturn and ARRAY_SIZE come from kselftest.h. */
 #include "kselftest.h"
@@ -29,18 +30,17 @@
  */
 #define BT_BUILTIN		"builtin"
 
-/* Balloon feature bits (VIRTIO_BALLOON_F_*), see the virtio spec. */
-enum bt_feature {
-	BT_F_MUST_TELL_HOST	= 0,
-	BT_F_STATS_VQ		= 1,
-	BT_F_DEFLATE_ON_OOM	= 2,
-	BT_F_FREE_PAGE_HINT	= 3,
-	BT_F_PAGE_POISON	= 4,
-	BT_F_REPORTING		= 5,
-	BT_F_NR_BALLOON		= 6,
-};
+/*
+ * Set in the environment of every program the harness's init runs; the
+ * programs need the host's side, and skip without it.
+ */
+#define BT_HARNESS_ENV		"BALLOON_TEST_HARNESS"
+
+/* Balloon feature bits the driver knows (VIRTIO_BALLOON_F_*): 0 to this. */
+#define BT_F_NR_BALLOON		(VIRTIO_BALLOON_F_PAGE_REPORTING + 1)
 
 const char *bt_feature_name(unsigned int bit);
+void harness_required(void);
 
 __printf(3, 4) int host_cmd(char *reply, size_t len, const char *fmt, ...);
 

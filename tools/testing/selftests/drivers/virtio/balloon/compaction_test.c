@@ -179,6 +179,7 @@ int main(void)
 	int writes, err;
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(COMPACT_CHECKS);
 	ram = host_guest_size();
 	if (ram <= 0)

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
 	unsigned int bit;
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 2 && argc != 3)
 		ksft_exit_fail_msg("usage: %s <expected hex> [<poison_val hex>]\n",
 				   argv[0]);

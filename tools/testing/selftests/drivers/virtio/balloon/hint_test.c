@@ -276,7 +276,7 @@ static void mode_integrity(void)
 {
 	long long runs0 = balloon_state("hint_runs");
 	long long pages0 = balloon_state("hint_pages");
-	int hinting = balloon_negotiated(BT_F_FREE_PAGE_HINT) == 1;
+	int hinting = balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) == 1;
 	long long bad = -1, rounds = -1, runs;
 	char status[BT_LINE_MAX];
 	int result[2], stop[2], i, ok, wstatus;
@@ -519,6 +519,7 @@ int main(int argc, char **argv)
 	int i;
 
 	ksft_print_header();
+	harness_required();
 	if (argc < 2)
 		ksft_exit_fail_msg("usage: %s <mode> [module path] [key=value...]\n", argv[0]);
 	for (i = 2; i < argc; i++) {
@@ -537,7 +538,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], modes[m].name)) {
 			/* Integrity is also the baseline without hinting. */
 			if (modes[m].run != mode_integrity &&
-			    balloon_negotiated(BT_F_FREE_PAGE_HINT) != 1)
+			    balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) != 1)
 				ksft_exit_skip("free page hinting not negotiated\n");
 			modes[m].run();
 			ksft_finished();

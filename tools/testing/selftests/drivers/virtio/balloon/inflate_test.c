@@ -55,10 +55,11 @@ int main(void)
 	int oom;
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(INFLATE_CHECKS);
 
 	ram = host_guest_size();
-	oom = balloon_negotiated(BT_F_DEFLATE_ON_OOM);
+	oom = balloon_negotiated(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	page = balloon_state("page_size");
 	if (ram <= 0 || oom < 0 || page <= 0)
 		ksft_exit_fail_msg("no balloon device or no host (ram %lld)\n",

@@ -311,6 +311,9 @@ int main(void)
 	sigprocmask(SIG_BLOCK, &chld, &oldmask);
 
 	say("init started");
+	/* The programs run by hand, without this harness, skip. */
+	if (setenv(BT_HARNESS_ENV, "1", 1))
+		fatal("setenv: %s", strerror(errno));
 	load_modules();
 	run_plan(&oldmask);
 	say("done");

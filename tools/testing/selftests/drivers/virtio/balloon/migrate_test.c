@@ -91,6 +91,7 @@ int main(int argc, char **argv)
 	}
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(rounds * CHECKS_PER_ROUND);
 	words = (size_t)mib * MIB / sizeof(*mem);
 	mem = mmap(NULL, words * sizeof(*mem), PROT_READ | PROT_WRITE,

@@ -188,6 +188,7 @@ int main(int argc, char **argv)
 	const char *mode;
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 2)
 		ksft_exit_fail_msg("usage: %s cache|anon|anon-kept\n", argv[0]);
 	mode = argv[1];

@@ -26,6 +26,7 @@ int main(void)
 	unsigned int waited;
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(PM_CHECKS);
 	ram = host_guest_size();
 	if (ram <= 0)

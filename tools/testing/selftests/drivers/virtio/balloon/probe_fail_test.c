@@ -64,6 +64,7 @@ int main(int argc, char **argv)
 	char dev[BT_DEVNAME_MAX];
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 2)
 		ksft_exit_fail_msg("usage: %s <module.ko|builtin>\n", argv[0]);
 	if (!fault_available() || access(FAIL_NTH, F_OK))

@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 2)
 		ksft_exit_fail_msg("usage: %s <module.ko>\n", argv[0]);
 	ksft_set_plan(PROBE_CHECKS);

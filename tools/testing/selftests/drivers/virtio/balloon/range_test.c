@@ -28,6 +28,7 @@ int main(void)
 	int i, err;
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(RANGE_CHECKS);
 	ram = host_guest_size();
 	if (ram <= 0)

@@ -105,6 +105,7 @@ int main(void)
 	char *mem;
 
 	ksft_print_header();
+	harness_required();
 	ksft_set_plan(STATS_CHECKS);
 
 	if (!fetch_stats())

@@ -211,7 +211,7 @@ static void rebind_hinting(long long ram, int cycles)
 	pid_t pid;
 	bool ok = true, heard;
 
-	if (balloon_negotiated(BT_F_FREE_PAGE_HINT) != 1) {
+	if (balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) != 1) {
 		ksft_test_result_skip("free page hinting not negotiated\n");
 		ksft_test_result_skip("free page hinting not negotiated\n");
 		return;
@@ -446,7 +446,7 @@ static void faults_hint(void)
 	long long runs0, blocks0, made;
 	bool cancelled;
 
-	if (balloon_negotiated(BT_F_FREE_PAGE_HINT) != 1) {
+	if (balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) != 1) {
 		ksft_test_result_skip("free page hinting not negotiated\n");
 		ksft_test_result_skip("free page hinting not negotiated\n");
 		ksft_test_result_skip("free page hinting not negotiated\n");
@@ -510,6 +510,7 @@ int main(int argc, char **argv)
 	int count;
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 4 || atoi(argv[3]) <= 0)
 		ksft_exit_fail_msg("usage: %s rebind|rebind-hint|faults <module> <count>\n",
 				   argv[0]);

@@ -8,24 +8,31 @@ Program arguments may use these placeholders, filled in by vmtest.py:
   {poison}    poison_val (hex) the driver must write, see expected_poison()
 """
 
+import os
+import re
 from dataclasses import dataclass, field, replace
 
-# VIRTIO_BALLOON_F_* feature bits.
-MUST_TELL_HOST = 0
-STATS_VQ = 1
-DEFLATE_ON_OOM = 2
-FREE_PAGE_HINT = 3
-PAGE_POISON = 4
-PAGE_REPORTING = 5
+UAPI_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           *[os.pardir] * 6, "include", "uapi", "linux",
+                           "virtio_balloon.h")
 
-FEATURE_NAMES = {
-    MUST_TELL_HOST: "MUST_TELL_HOST",
-    STATS_VQ: "STATS_VQ",
-    DEFLATE_ON_OOM: "DEFLATE_ON_OOM",
-    FREE_PAGE_HINT: "FREE_PAGE_HINT",
-    PAGE_POISON: "PAGE_POISON",
-    PAGE_REPORTING: "PAGE_REPORTING",
-}
+
+def _uapi_numbers(prefix):
+    """{suffix: value} of the uapi header's numeric #defines of @prefix."""
+    with open(UAPI_HEADER, encoding="utf-8") as f:
+        return {m.group(1): int(m.group(2)) for m in re.finditer(
+            r"^#define\s+" + prefix + r"(\w+)\s+(\d+)\b", f.read(), re.M)}
+
+
+# VIRTIO_BALLOON_F_* feature bits, by name and by number.
+_BITS = _uapi_numbers("VIRTIO_BALLOON_F_")
+MUST_TELL_HOST = _BITS["MUST_TELL_HOST"]
+STATS_VQ = _BITS["STATS_VQ"]
+DEFLATE_ON_OOM = _BITS["DEFLATE_ON_OOM"]
+FREE_PAGE_HINT = _BITS["FREE_PAGE_HINT"]
+PAGE_POISON = _BITS["PAGE_POISON"]
+PAGE_REPORTING = _BITS["PAGE_REPORTING"]
+FEATURE_NAMES = {bit: name for name, bit in _BITS.items()}
 
 
 def _prop_on(props, name, default):

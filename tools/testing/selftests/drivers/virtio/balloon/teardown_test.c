@@ -31,6 +31,7 @@ int main(int argc, char **argv)
 	int unload, busy, err;
 
 	ksft_print_header();
+	harness_required();
 	if (argc != 3 || (strcmp(argv[1], "unload") &&
 			  strcmp(argv[1], "device-del") &&
 			  strcmp(argv[1], "device-del-busy")))
