@@ -7,6 +7,7 @@ CACHE ?= $(or $(BALLOON_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/virtio-bal
 export BALLOON_CACHE := $(CACHE)
 BUILD := $(CURDIR)/build
 SELFTEST_DIR := tools/testing/selftests/drivers/virtio/balloon
+BENCH_DIR := devtools/bench
 
 DRIVER_SRCS := drivers/virtio/virtio_balloon.c drivers/virtio/virtio_balloon_compat.h
 UAPI_HDR := include/uapi/linux/virtio_balloon.h
@@ -16,7 +17,7 @@ DRIVER_DEPS := $(DRIVER_SRCS) $(UAPI_HDR) drivers/virtio/Kbuild
 # before the kernel's include path on the compiler command line.
 KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
-.PHONY: all setup modules sparse checkpatch kernel-doc lint dkms-check selftests \
+.PHONY: all setup modules sparse checkpatch kernel-doc lint dkms-check selftests bench-progs \
 	guest-tests list check demo inflate-demo bench bench-smoke bench-resize \
 	intree patches debug-kernel debug-tests debug-check stress clean help
 
@@ -98,7 +99,7 @@ sparse-%: $(BUILD)/%/virtio_balloon.ko
 # use it.
 CHECKPATCH_IGNORE := FILE_PATH_CHANGES,SPDX_LICENSE_TAG,MACRO_ARG_REUSE
 CHECKPATCH_FILES := $(DRIVER_SRCS) $(UAPI_HDR) \
-	$(wildcard $(SELFTEST_DIR)/*.c $(SELFTEST_DIR)/*.h)
+	$(wildcard $(SELFTEST_DIR)/*.c $(SELFTEST_DIR)/*.h $(BENCH_DIR)/*.c)
 
 checkpatch:
 	@test -f $(CACHE)/src/scripts/checkpatch.pl || sh devtools/setup.sh
@@ -131,6 +132,10 @@ VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $
 
 selftests:
 	@$(MAKE) -s -C $(SELFTEST_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
+
+# The benchmarks' guest programs (devtools/bench), next to the tests'.
+bench-progs: selftests
+	@$(MAKE) -s -C $(BENCH_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
 
 guest-tests: modules selftests
 	$(VMTEST) $(VMTEST_ARGS)
@@ -180,22 +185,22 @@ intree_module = $(firstword $(wildcard $(KIMG_$(1))/lib/modules/$(1)/kernel/driv
 BENCH_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$(k)/virtio_balloon.ko \
 	--kernel $(KIMG_$(k)) --module $(call intree_module,$(k)))
 
-bench-resize: modules selftests
-	$(VMTEST) $(BENCH_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/bench --bench
+bench-resize: modules bench-progs
+	python3 $(BENCH_DIR)/resizebench.py $(BENCH_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/bench
 
 # Live migration: hinting off, the kernel's own driver and ours, in one run
 # (migbench.py).  One kernel: BENCH_KERNEL, the newest by default.
 BENCH_KERNEL ?= $(lastword $(KERNELS))
-MIGBENCH = python3 $(SELFTEST_DIR)/migbench.py --kernel $(KIMG_$(BENCH_KERNEL)) \
+MIGBENCH = python3 $(BENCH_DIR)/migbench.py --kernel $(KIMG_$(BENCH_KERNEL)) \
 	--module $(BUILD)/$(BENCH_KERNEL)/virtio_balloon.ko \
 	--intree $(call intree_module,$(BENCH_KERNEL)) --progs $(PROGS_DIR) --out $(BUILD) \
 	$(foreach s,$(S),--scenario $(s)) $(foreach p,$(P),--profile $(p)) \
 	$(foreach c,$(C),--config $(c)) $(if $(GUEST_CMDLINE),--cmdline "$(GUEST_CMDLINE)")
 
-bench: modules selftests
+bench: modules bench-progs
 	$(MIGBENCH) --mode full $(if $(REPS),--reps $(REPS))
 
-bench-smoke: modules selftests
+bench-smoke: modules bench-progs
 	$(MIGBENCH) --mode smoke
 
 # The README's test command: everything, from a fresh machine.
@@ -209,7 +214,7 @@ check: setup
 
 # The README's main job: a guest live-migrated with and without hints.
 demo: setup
-	@$(MAKE) --no-print-directory modules selftests
+	@$(MAKE) --no-print-directory modules bench-progs
 	$(MIGBENCH) --mode demo
 
 inflate-demo: setup

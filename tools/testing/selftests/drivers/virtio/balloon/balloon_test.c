@@ -959,3 +959,22 @@ int fault_setup(void)
 	err |= fault_set(BT_FAULT_PAGE, "min-order", "0");
 	return err;
 }
+
+/**
+ * free_every_other_piece() - Fragment free memory.
+ * @buf: memory mapped and written by the caller.
+ * @len: its length.
+ *
+ * Unmaps every other %BO_FRAG_PIECE of @buf, starting with the second, so
+ * that the memory freed lies in blocks far below the largest order: what
+ * a driver that hints only the largest blocks cannot hint.  The pieces
+ * kept start at @buf and every 2 * %BO_FRAG_PIECE after it.
+ */
+void free_every_other_piece(char *buf, size_t len)
+{
+	size_t off;
+
+	for (off = BO_FRAG_PIECE; off + BO_FRAG_PIECE <= len;
+	     off += 2 * BO_FRAG_PIECE)
+		munmap(buf + off, BO_FRAG_PIECE);
+}

@@ -81,6 +81,10 @@ int balloon_negotiated(unsigned int bit);
 int balloon_wait_hinting(unsigned int timeout_ms);
 long long allocatable_bytes(void);
 
+/* Memory freed in pieces of this size (order 4) is fragmented free memory. */
+#define BO_FRAG_PIECE		(64 * 1024)
+void free_every_other_piece(char *buf, size_t len);
+
 /*
  * Fault injection (failslab and fail_page_alloc, set up alike): fault_setup()
  * limits both to call chains through the driver's code, failing nothing yet.

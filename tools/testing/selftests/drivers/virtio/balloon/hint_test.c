@@ -73,7 +73,6 @@
  * which is freed, so that free memory is also split into small blocks.
  */
 #define FRAG_MIB		32
-#define FRAG_PIECE		(64 * 1024)
 
 static char opts[MIGRATE_OPTS_MAX];
 static const char *module_path;
@@ -123,13 +122,12 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 }
 
 /*
- * Write FRAG_MIB of memory and free every other FRAG_PIECE of it: blocks
- * below the largest order, which the driver hints after the large ones.
- * Returns the mapping, whose other pieces stay in use.
+ * Write FRAG_MIB of memory and free every other piece of it: blocks below
+ * the largest order.  Returns the mapping, whose other pieces stay in use.
  */
 static char *free_pieces(void)
 {
-	size_t len = (size_t)FRAG_MIB * BO_MIB, off;
+	size_t len = (size_t)FRAG_MIB * BO_MIB;
 	char *buf;
 
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -138,8 +136,7 @@ static char *free_pieces(void)
 		ksft_exit_fail_msg("mmap %d MiB: %s\n", FRAG_MIB,
 				   strerror(errno));
 	memset(buf, 1, len);
-	for (off = FRAG_PIECE; off < len; off += 2 * FRAG_PIECE)
-		munmap(buf + off, FRAG_PIECE);
+	free_every_other_piece(buf, len);
 	return buf;
 }
 

@@ -151,8 +151,7 @@ class Suite:
     @modules: extra modules (by name) loaded by init before the driver;
     @disk_mb: size of a virtio-blk disk (/dev/vda, sparse raw image), if any;
     @load_driver: whether init loads the module under test;
-    @timeout: whole boot, in seconds, on top of the program timeouts;
-    @bench: a benchmark, run only by vmtest.py --bench.
+    @timeout: whole boot, in seconds, on top of the program timeouts.
     """
     name: str
     programs: list
@@ -164,7 +163,6 @@ class Suite:
     disk_mb: int = 0
     load_driver: bool = True
     timeout: int = 60
-    bench: bool = False
 
     def features(self):
         return expected_features(self.balloon, self.cmdline)
@@ -357,70 +355,6 @@ SUITES = [
       for s in STRESS_SUITES if s.name in STRESS_CHECK_COUNTS],
 ]
 
-# Benchmarks (vmtest.py --bench, make bench-resize): not part of the tests.
-BENCH_SUITES = [
-    Suite("bench-resize", [
-        Program("resize", "resize_bench", ["512", "5"], RESIZE_TIMEOUT),
-    ], bench=True),
-]
-
 # --demo: one boot showing what the driver does, in plain text.
 DEMO = Suite("demo", [Program("demo", "balloon_info", [], 120)],
              balloon={"guest-stats-polling-interval": "1"})
-
-
-# ---- migration benchmark (migbench.py: make bench, bench-smoke, demo) ----
-
-@dataclass
-class Scenario:
-    """One migration benchmark scenario: "migrate_bench @args" in a guest
-    of @memory_mb (see migrate_bench.c for what each one does)."""
-    name: str
-    memory_mb: int
-    args: list
-    timeout: int = 300
-    # The profiles it runs at (None: all).
-    profiles: tuple = None
-
-
-MIGRATE_BENCH = "migrate_bench"
-# Migration settings ("profiles"), stated in the benchmark's output:
-#   original  the original series' measurements: migrate_set_speed 100G
-#             (unlimited in practice) and migrate_set_downtime 2 s
-#   default   QEMU 7.2's defaults (128 MiB/s, 300 ms): what an operator
-#             who sets nothing gets
-#   slow-link QEMU's defaults at a quarter of the bandwidth (32 MiB/s):
-#             not a race any more, the hinting run is over long before
-#             the migration thread gets far, so what a driver sends is
-#             what it cannot hint.  Churn does not run on it: its
-#             program writes about 120 MiB/s, so it never converges.
-# Under TCG the guest runs tens of times slower than under KVM while the
-# migration thread runs at full speed, so with "original" a hinting run
-# races a transfer that is relatively far faster than on the original's
-# KVM host; "default" keeps their ratio closer to that.
-MIGRATE_PROFILES = {
-    "original": ["max-bandwidth=107374182400", "downtime-limit=2000"],
-    "default": ["max-bandwidth=134217728", "downtime-limit=300"],
-    "slow-link": ["max-bandwidth=33554432", "downtime-limit=300"],
-}
-# The profiles each mode runs when none is named: make bench all of them,
-# make check (smoke) the two that bracket the link speeds.
-FULL_PROFILES = ["default", "original", "slow-link"]
-SMOKE_PROFILES = ["default", "original"]
-# The full benchmark (make bench).  Guests of 2 GiB as in the issue's
-# targets, plus the original's 8 GiB idle guest.
-SCENARIOS = [
-    Scenario("idle", 2048, ["idle", "1400"]),
-    Scenario("fragmented", 2048, ["fragmented", "1400"]),
-    Scenario("churn", 2048, ["churn", "1024"],
-             profiles=("default", "original")),
-    Scenario("idle-8g", 8192, ["idle", "7168"], 900),
-    Scenario("snapshot", 2048, ["snapshot", "1400"]),
-]
-# make demo: the two cases that tell the story, once each.
-DEMO_SCENARIOS = SCENARIOS[:2]
-# make check: small guests, so that the benchmark never rots.
-SMOKE_SCENARIOS = [
-    Scenario("idle", 1024, ["idle", "512"]),
-    Scenario("fragmented", 1024, ["fragmented", "512"]),
-]

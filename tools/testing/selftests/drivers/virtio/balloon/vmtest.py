@@ -24,7 +24,6 @@ import re
 import shutil
 import signal
 import stat
-import statistics
 import subprocess
 import sys
 import time
@@ -51,8 +50,8 @@ KMEMLEAK = suite_defs.Program("kmemleak", "kmemleak_test", [], 120)
 SETUP = suite_defs.Program("setup", "suite_setup", [], 300)
 # Guest binaries: /init plus every program some suite runs.
 GUEST_PROGRAMS = sorted({"init", KMEMLEAK.binary, SETUP.binary} | {
-    p.binary for s in suite_defs.SUITES + suite_defs.BENCH_SUITES +
-    suite_defs.STRESS_SUITES + [suite_defs.DEMO] for p in s.programs} | {suite_defs.MIGRATE_BENCH})
+    p.binary for s in suite_defs.SUITES + suite_defs.STRESS_SUITES +
+    [suite_defs.DEMO] for p in s.programs})
 # A KASAN kernel runs everything this many times slower under TCG: its
 # boots and programs get this much longer (the programs' own waits are
 # generous enough as they are).
@@ -62,8 +61,6 @@ KASAN_TIMEOUT_SCALE = 3
 # stall, then an AML loop timeout and no INTx for the devices).  ACPI still
 # does PCI hotplug (pci=noacpi would turn that off too).
 KASAN_CMDLINE = "acpi=noirq"
-# What a benchmark program prints: "# bench <what> key=value ...".
-BENCH_RE = re.compile(r"^# bench (\S+) (.*)$")
 # oops=panic: an oops ends the boot at once (QEMU runs with -no-reboot)
 # instead of leaving the program to its timeout.  nowatchdog and
 # rcu_cpu_stall_suppress: the soft lockup and RCU stall detectors measure
@@ -254,7 +251,7 @@ class Initramfs:
 
     def _base(self):
         entries = []
-        for name in GUEST_PROGRAMS:
+        for name in self.args.programs:
             with open(os.path.join(self.args.progs, name), "rb") as f:
                 entries.append((f"{GUEST_BIN_DIR}/{name}", f.read()))
         with open(self.args.busybox, "rb") as f:
@@ -568,9 +565,7 @@ def select_programs(args):
     """[(suite, [programs])] selected by --suite and --test."""
     chosen = []
     suites = suite_defs.SUITES
-    if args.bench:
-        suites = suite_defs.BENCH_SUITES
-    elif args.stress:
+    if args.stress:
         suites = suite_defs.STRESS_SUITES
     for suite in suites:
         if args.suite and suite.name not in args.suite:
@@ -586,7 +581,7 @@ def select_programs(args):
 def check_inputs(args):
     paths = [args.kernel_image, args.modules_dir, args.progs,
              args.busybox] + [os.path.join(args.progs, p)
-                              for p in GUEST_PROGRAMS]
+                              for p in args.programs]
     if not args.builtin:
         paths.append(args.module)
     missing = [p for p in paths if not os.path.exists(p)]
@@ -720,50 +715,6 @@ def run_tests(kernels, chosen, group=False):
     return 1 if counts["fail"] else 0
 
 
-def run_bench(kernels, chosen):
-    """Run the benchmark suites on each (kernel, module); print medians.
-
-    Each figure is the median over the program's rounds; "x first" is the
-    ratio against the first --kernel/--module pair of the same kernel.
-    """
-    table = {}
-    failed = False
-    for args, initramfs in kernels:
-        # Parent directory too: every balloon module has the same name.
-        label = (f"{args.release} "
-                 f"{os.path.basename(os.path.dirname(args.module))}/"
-                 f"{os.path.basename(args.module)}")
-        for suite, progs in chosen:
-            print(f"# [{label}] {suite.name}", flush=True)
-            results, texts, _ = run_boot(args, initramfs, suite, progs,
-                                         lambda m: None)
-            for res in results:
-                if res.status != "pass":
-                    failed = True
-                    print(f"# {label} {suite.name}/{res.name} failed, "
-                          f"logs in {save_logs(args, suite, texts)}")
-                for line in res.lines:
-                    m = BENCH_RE.match(line.strip())
-                    if not m:
-                        continue
-                    for kv in m.group(2).split():
-                        key, _, val = kv.partition("=")
-                        table.setdefault((args.release, m.group(1), key),
-                                         {}).setdefault(label, []).append(
-                                             float(val))
-    print(f"{'kernel / figure':40} {'driver':36} {'median':>9} "
-          f"{'spread':>15} {'x first':>8}")
-    for (rel, what, key), by_label in sorted(table.items()):
-        first = None
-        for label, vals in by_label.items():
-            med = statistics.median(vals)
-            first = med if first is None else first
-            ratio = f"{med / first:.2f}" if first else "-"
-            print(f"{rel + ' ' + what + ' ' + key:40} {label.split()[1]:36} "
-                  f"{med:9.1f} {min(vals):7.1f}-{max(vals):<7.1f} {ratio:>8}")
-    return 1 if failed else 0
-
-
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--kernel", action="append", required=True,
@@ -785,8 +736,6 @@ def parse_args():
     ap.add_argument("--list", action="store_true", help="list and exit")
     ap.add_argument("--demo", action="store_true",
                     help="boot once (first kernel) and describe the driver")
-    ap.add_argument("--bench", action="store_true",
-                    help="run the benchmark suites and compare the modules")
     ap.add_argument("--stress", action="store_true",
                     help="run the stress suites at their full counts")
     ap.add_argument("--group", action="store_true",
@@ -806,9 +755,11 @@ def parse_args():
     return args
 
 
-def kernel_args(args, kdir, module):
-    """@args for one kernel: image, modules dir, release and module."""
+def kernel_args(args, kdir, module, programs=()):
+    """@args for one kernel: image, modules dir, release and module; the
+    guest gets the test programs and @programs (a benchmark's)."""
     kargs = copy.copy(args)
+    kargs.programs = GUEST_PROGRAMS + list(programs)
     mods = os.path.join(kdir, "lib", "modules")
     releases = sorted(os.listdir(mods)) if os.path.isdir(mods) else []
     if len(releases) != 1:
@@ -830,7 +781,7 @@ def kernel_args(args, kdir, module):
     kargs.leak_check = "CONFIG_DEBUG_KMEMLEAK=y" in config
     kasan = "CONFIG_KASAN=y" in config
     kargs.slow = KASAN_TIMEOUT_SCALE if kasan else 1
-    # Other front ends (migbench.py) have no --smp.
+    # Other front ends (the benchmarks) have no --smp.
     kargs.smp = getattr(args, "smp", None)
     kargs.cmdline = " ".join(filter(None, (KASAN_CMDLINE if kasan else "",
                                            getattr(args, "cmdline", ""))))
@@ -867,8 +818,6 @@ def main():
         sys.exit(f"vmtest: cannot build the initramfs: {e}")
     if args.demo:
         return run_demo(*built[0])
-    if args.bench:
-        return run_bench(built, chosen)
     return run_tests(built, chosen, args.group)
 
 

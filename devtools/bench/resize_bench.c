@@ -7,7 +7,7 @@
  *
  * Usage: resize_bench [MiB [rounds]]
  * Prints one "# bench <what> mib_s=<x> cpu_ms=<y>" line per measurement,
- * which vmtest.py --bench collects.
+ * which resizebench.py collects.
  */
 #include <stdio.h>
 #include <stdlib.h>

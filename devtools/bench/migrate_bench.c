@@ -7,8 +7,8 @@
  * Usage: migrate_bench <scenario> <MiB> [key=value ...]
  *   idle        write <MiB> of memory, free it, migrate (memory written
  *               then freed: what hinting is for)
- *   fragmented  write <MiB>, free every other FRAG_CHUNK of it, so that the
- *               free memory is in blocks far below 4 MiB; migrate
+ *   fragmented  write <MiB>, free every other 64 KiB of it
+ *               (free_every_other_piece()); migrate
  *   churn       as idle, then a workload allocates, writes and frees memory
  *               through the migration; its throughput is reported
  *   snapshot    as idle, then save the guest to a file through migration
@@ -31,8 +31,6 @@
 #include "kselftest.h"
 #include "balloon_test.h"
 
-/* Fragmented: keep one chunk, free the next (64 KiB: order 4). */
-#define FRAG_CHUNK		(64 * 1024)
 /* Churn: the workload's unit of work, and its throughput before migrating. */
 #define CHURN_CHUNK		(16 * BO_MIB)
 #define CHURN_STRIDE		64
@@ -246,9 +244,7 @@ int main(int argc, char **argv)
 	buf = map(len);
 	fill(buf, len);
 	if (!strcmp(scenario, "fragmented")) {
-		for (off = FRAG_CHUNK; off + FRAG_CHUNK <= len;
-		     off += 2 * FRAG_CHUNK)
-			munmap(buf + off, FRAG_CHUNK);
+		free_every_other_piece(buf, len);
 		kept = len;
 	} else {
 		munmap(buf, len);
@@ -292,8 +288,8 @@ int main(int argc, char **argv)
 		waitpid(worker, NULL, 0);
 	}
 	hint_counters(h1);
-	for (off = 0; off < kept; off += 2 * FRAG_CHUNK)
-		bad += verify(buf + off, FRAG_CHUNK);
+	for (off = 0; off < kept; off += 2 * BO_FRAG_PIECE)
+		bad += verify(buf + off, BO_FRAG_PIECE);
 	ksft_test_result(!bad, "kept memory verifies (%lld bad pages)\n", bad);
 
 	printf("# bench %s transferred_mb=%.1f total_ms=%lld setup_ms=%lld",
