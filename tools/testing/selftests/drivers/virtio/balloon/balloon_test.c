@@ -745,13 +745,29 @@ int balloon_resize(long long guest_bytes, unsigned int timeout_ms)
  */
 long long balloon_state(const char *key)
 {
+	return balloon_state_or(key, -1);
+}
+
+/**
+ * balloon_state_or() - Read a value of the bound driver's debugfs state.
+ * @key: e.g. "hint_runs".
+ * @absent: what a driver without that line means by it.
+ *
+ * A driver without a feature (an early stage of the patch series) has no
+ * lines for it: no counters (it did none of that), no value written.
+ *
+ * Return: the value, @absent if the driver has no such line, -1 if no
+ * device is bound.
+ */
+long long balloon_state_or(const char *key, long long absent)
+{
 	char dev[BT_DEVNAME_MAX], path[BT_LINE_MAX], val[BT_LINE_MAX];
 
 	if (balloon_find_device(dev, sizeof(dev)))
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s/state", BT_DEBUGFS_DIR, dev);
 	if (kv_file_get(path, key, val, sizeof(val)))
-		return -1;
+		return absent;
 	return strtoll(val, NULL, 0);
 }
 

@@ -77,6 +77,7 @@ long long balloon_align(long long bytes);
 long long guest_keep(long long ram, int share);
 int balloon_resize(long long guest_bytes, unsigned int timeout_ms);
 long long balloon_state(const char *key);
+long long balloon_state_or(const char *key, long long absent);
 int balloon_negotiated(unsigned int bit);
 int balloon_wait_hinting(unsigned int timeout_ms);
 long long allocatable_bytes(void);

@@ -55,8 +55,8 @@ int main(int argc, char **argv)
 				 bit, bt_feature_name(bit), want, got);
 	}
 	if (poison >= 0)
-		ksft_test_result(balloon_state("poison_val") == poison,
+		ksft_test_result(balloon_state_or("poison_val", 0) == poison,
 				 "poison_val %#llx, expected %#llx\n",
-				 balloon_state("poison_val"), poison);
+				 balloon_state_or("poison_val", 0), poison);
 	ksft_finished();
 }

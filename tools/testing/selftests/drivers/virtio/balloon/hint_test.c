@@ -271,8 +271,8 @@ static void __noreturn churn(int stop_fd, int fd)
 
 static void mode_integrity(void)
 {
-	long long runs0 = balloon_state("hint_runs");
-	long long pages0 = balloon_state("hint_pages");
+	long long runs0 = balloon_state_or("hint_runs", 0);
+	long long pages0 = balloon_state_or("hint_pages", 0);
 	int hinting = balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) == 1;
 	long long bad = -1, rounds = -1, runs;
 	char status[BT_LINE_MAX];
@@ -311,11 +311,11 @@ static void mode_integrity(void)
 			 "every byte verified: %lld wrong in %lld rounds of %d chunks\n",
 			 bad, rounds, CHECK_CHUNKS);
 	/* The migrations really were hinted, or really were not. */
-	runs = balloon_state("hint_runs") - runs0;
+	runs = balloon_state_or("hint_runs", 0) - runs0;
 	ksft_test_result(runs0 >= 0 && (hinting ? runs > 0 : runs == 0),
 			 "hinting %s: %lld runs, %lld pages hinted\n",
 			 hinting ? "on" : "off", runs,
-			 balloon_state("hint_pages") - pages0);
+			 balloon_state_or("hint_pages", 0) - pages0);
 }
 
 /*
