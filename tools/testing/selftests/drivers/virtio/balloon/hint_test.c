@@ -68,6 +68,12 @@
  */
 #define PRESSURE_BANDWIDTH	"max-bandwidth=8388608"
 #define MIGRATE_OPTS_MAX	1024
+/* Results each mode reports (integrity: one more per ping-pong migration). */
+#define BASIC_CHECKS		8
+#define INTEGRITY_CHECKS	4
+#define PRESSURE_CHECKS		4
+#define TEARDOWN_CHECKS		5
+#define POSTCOPY_CHECKS		2
 /*
  * Basic: memory written just before migrating (MiB), every other piece of
  * which is freed, so that free memory is also split into small blocks.
@@ -163,7 +169,7 @@ static void mode_basic(void)
 	bool released;
 	char *pieces;
 
-	ksft_set_plan(8);
+	ksft_set_plan(BASIC_CHECKS);
 	free0 = free_memory_kb();
 	runs0 = balloon_state("hint_runs");
 	pages0 = balloon_state("hint_pages");
@@ -279,7 +285,7 @@ static void mode_integrity(void)
 	int result[2], stop[2], i, ok, wstatus;
 	pid_t pid;
 
-	ksft_set_plan(pingpong + 4);
+	ksft_set_plan(pingpong + INTEGRITY_CHECKS);
 	if (pipe(result) || pipe(stop))
 		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
 	pid = fork();
@@ -363,7 +369,7 @@ static void mode_pressure(void)
 	long long shrunk0 = balloon_state("hint_shrunk_pages");
 	int wstatus;
 
-	ksft_set_plan(4);
+	ksft_set_plan(PRESSURE_CHECKS);
 	wstatus = migrate_with_child(pressure, PRESSURE_BANDWIDTH);
 	ksft_print_msg("runs %lld (stopped %lld), hinted %lld pages\n",
 		       balloon_state("hint_runs"),
@@ -439,7 +445,7 @@ static void mode_teardown(enum teardown how)
 	char dev[BT_DEVNAME_MAX], path[BT_LINE_MAX];
 	int wstatus, err;
 
-	ksft_set_plan(5);
+	ksft_set_plan(TEARDOWN_CHECKS);
 	if (balloon_find_device(dev, sizeof(dev)))
 		ksft_exit_fail_msg("no balloon device bound\n");
 	if (how == TEARDOWN_UNLOAD && !module_path)
@@ -490,7 +496,7 @@ static void mode_postcopy(void)
 {
 	long long runs0 = balloon_state("hint_runs");
 
-	ksft_set_plan(2);
+	ksft_set_plan(POSTCOPY_CHECKS);
 	ksft_test_result(migrate_completed("postcopy=on"),
 			 "migration with postcopy-ram completed\n");
 	ksft_test_result(balloon_state("hint_runs") == runs0,

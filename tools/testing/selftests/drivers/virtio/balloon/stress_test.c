@@ -83,7 +83,11 @@ static const int inflate_rates[] = { 100, 50 };
 
 #define REBIND_CHECKS		5
 #define REBIND_HINT_CHECKS	3
-#define FAULT_CHECKS		13
+/* faults: per probe rate, per inflate rate, and the fixed checks. */
+#define FAULT_CHECKS		(ARRAY_SIZE(probe_rates) + 1 +		\
+				 ARRAY_SIZE(inflate_rates) + 2 +	\
+				 FAULT_HINT_CHECKS + 1)
+#define FAULT_HINT_CHECKS	3
 
 static const char *module;
 
@@ -445,11 +449,11 @@ static void faults_hint(void)
 {
 	long long runs0, blocks0, made;
 	bool cancelled;
+	int i;
 
 	if (balloon_negotiated(VIRTIO_BALLOON_F_FREE_PAGE_HINT) != 1) {
-		ksft_test_result_skip("free page hinting not negotiated\n");
-		ksft_test_result_skip("free page hinting not negotiated\n");
-		ksft_test_result_skip("free page hinting not negotiated\n");
+		for (i = 0; i < FAULT_HINT_CHECKS; i++)
+			ksft_test_result_skip("free page hinting not negotiated\n");
 		return;
 	}
 	runs0 = balloon_state("hint_runs");
