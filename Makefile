@@ -19,7 +19,7 @@ KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 
 .PHONY: all setup modules sparse checkpatch kernel-doc lint dkms-check selftests bench-progs \
 	guest-tests list check demo inflate-demo bench bench-smoke bench-resize \
-	intree patches debug-kernel debug-tests debug-check stress clean help
+	intree patches patches-test debug-kernel debug-tests debug-check stress clean help
 
 # The kernels.mk rule below must not become the default goal.
 .DEFAULT_GOAL := all
@@ -53,6 +53,7 @@ help:
 	@echo "make intree          the driver in linux-source-6.12, built in (=y) and as a module (=m),"
 	@echo "                     and the patch series checked (make patches)"
 	@echo "make patches         the patch series against linux-source-6.12 in build/patches, checked"
+	@echo "make patches-test    boot every stage of the series with the suites of its features (STAGE=<stage>)"
 	@echo "make debug-tests     the guest tests on the debug kernel (KASAN, lockdep, kmemleak; T= too)"
 	@echo "make debug-check     all of them, suites that need the same guest sharing a boot"
 	@echo "make stress          stress and fault injection on the debug kernel, full counts (T= too)"
@@ -202,6 +203,15 @@ bench: modules bench-progs
 
 bench-smoke: modules bench-progs
 	$(MIGBENCH) --mode smoke
+
+# Every stage of the patch series booted with the suites of its features
+# (devtools/patches_test.py), on the newest Debian kernel, which the
+# series' tree matches.  Not in make check: it runs the suite four times.
+SERIES_KERNEL ?= $(lastword $(KERNELS))
+patches-test: selftests
+	python3 devtools/patches_test.py --kernel $(KIMG_$(SERIES_KERNEL)) \
+		--kdir $(KDIR_$(SERIES_KERNEL)) --progs $(PROGS_DIR) \
+		--out $(BUILD)/patches-test $(foreach s,$(STAGE),--stage $(s))
 
 # The README's test command: everything, from a fresh machine.
 check: setup

@@ -78,6 +78,19 @@ DRIVER_FEATURES = {
     PAGE_REPORTING: (True,     no_reporting_of_unreported_poison),
 }
 
+
+
+def limit_driver_features(names):
+    """Expect the driver to accept only the features @names (a stage of
+    the patch series): it refuses the others at negotiation."""
+    unknown = set(names) - set(_BITS)
+    if unknown:
+        raise ValueError(f"unknown features {', '.join(sorted(unknown))}")
+    for bit, (_, rule) in DRIVER_FEATURES.items():
+        if FEATURE_NAMES[bit] not in names:
+            DRIVER_FEATURES[bit] = (False, rule)
+
+
 # Guest command line options that make the kernel poison or zero freed
 # pages (values as accepted by kstrtobool()).
 GUEST_POISON_PARAMS = ("page_poison", "init_on_free")

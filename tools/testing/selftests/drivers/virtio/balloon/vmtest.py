@@ -744,6 +744,9 @@ def parse_args():
                     "(default: each suite's own)")
     ap.add_argument("--cmdline", default="",
                     help="more kernel command line for every guest")
+    ap.add_argument("--driver-features", metavar="NAME,...",
+                    help="the only features the driver accepts (a stage "
+                    "of the patch series; default: all)")
     ap.add_argument("--qemu", default=QEMU)
     ap.add_argument("--busybox", default=BUSYBOX)
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -793,6 +796,12 @@ def kernel_args(args, kdir, module, programs=()):
 
 def main():
     args = parse_args()
+    if args.driver_features:
+        try:
+            suite_defs.limit_driver_features(
+                args.driver_features.split(","))
+        except ValueError as e:
+            sys.exit(f"vmtest: --driver-features: {e}")
     chosen = select_programs(args)
     if args.list:
         list_suites(chosen)
