@@ -36,8 +36,13 @@
  */
 #define BT_HARNESS_ENV		"BALLOON_TEST_HARNESS"
 
-/* Balloon feature bits the driver knows (VIRTIO_BALLOON_F_*): 0 to this. */
-#define BT_F_NR_BALLOON		(VIRTIO_BALLOON_F_PAGE_REPORTING + 1)
+/*
+ * Balloon feature bits the driver knows (VIRTIO_BALLOON_F_*): 0 to this.
+ * Bit 5 by the name every uapi header since 5.8 has: a kselftest build in a
+ * tree without installed headers gets the system's, which may predate
+ * VIRTIO_BALLOON_F_PAGE_REPORTING.
+ */
+#define BT_F_NR_BALLOON		(VIRTIO_BALLOON_F_REPORTING + 1)
 
 const char *bt_feature_name(unsigned int bit);
 void harness_required(void);
