@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install what the build, the static checks and the guest tests need, and
-# fetch the two target kernels (Debian 12's 6.1 and 6.12) into a cache
-# outside the repository.  Versions are resolved from Debian's meta packages
+# fetch the two target kernels (Debian 12's 6.1 and 6.12) and the newest
+# mainline sources into a cache outside the repository.  Versions are resolved from Debian's meta packages
 # every time, so a Debian kernel update is picked up without editing anything.
 #
 # Output: $BALLOON_CACHE/kernels.mk, included by the top-level Makefile:
@@ -11,6 +11,9 @@
 #   KDIR_<rel>   - the headers tree to build against
 #   KIMG_<rel>   - the unpacked image tree (boot/vmlinuz-*, lib/modules/*)
 #   KSRC         - the unpacked subset of linux-source-6.12 (checkpatch, ...)
+#   MAINLINE     - the newest mainline trees in sid and experimental
+#                  (devtools/mainline.sh), built against but never booted;
+#                  KDIR_<name> for each
 #
 # Re-running is idempotent: nothing is downloaded or unpacked twice.
 
@@ -153,6 +156,9 @@ for rel in $kernels; do
 		die "/usr/src/linux-headers-$rel is incomplete (apt-get install --reinstall linux-headers-$rel)"
 done
 fetch_source
+# The newest mainline trees, for a build-only check.
+mainline=$(sh "$(dirname "$0")/mainline.sh" "$CACHE") ||
+	die "cannot prepare the mainline trees (devtools/mainline.sh)"
 
 out=$CACHE/kernels.mk
 {
@@ -163,6 +169,10 @@ out=$CACHE/kernels.mk
 		echo "KIMG_$rel := $CACHE/kernels/$rel"
 	done
 	echo "KSRC := $CACHE/src"
+	echo "MAINLINE :=$(echo "$mainline" | while read -r name obj; do printf ' %s' "$name"; done)"
+	echo "$mainline" | while read -r name obj; do
+		echo "KDIR_$name := $obj"
+	done
 } > "$out.tmp"
 mv "$out.tmp" "$out"
-say "kernels:$kernels (cache: $CACHE)"
+say "kernels:$kernels; build only:$(echo "$mainline" | while read -r name obj; do printf ' %s' "$name"; done) (cache: $CACHE)"

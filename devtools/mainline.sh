@@ -1,0 +1,111 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Prepare the newest mainline kernel trees in Debian's archive for a
+# build-only check of the driver: the newest linux-source-* in sid and the
+# newest in experimental (7.2 and 7.3-rc in December 2026), resolved at run
+# time through a private apt configuration, so that the host's own package
+# sources stay bookworm's.  Each source package (a tarball, arch all) is
+# unpacked into the cache and prepared out of tree: tinyconfig plus
+# devtools/mainline.config, modules_prepare.
+#
+# Usage: devtools/mainline.sh <cache dir>
+# Prints one line per tree: <name> <object dir>, e.g.
+#   mainline-7.3-rc7 <cache>/mainline/obj-7.3-rc7
+# Trees already prepared are not fetched or built again.
+
+set -eu
+
+CACHE=$1
+TOP=$CACHE/mainline
+APT=$TOP/apt
+SUITES="sid experimental"
+MIRROR=http://deb.debian.org/debian
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+FRAGMENT=$(cd "$(dirname "$0")" && pwd)/mainline.config
+
+die() {
+	echo "mainline: error: $*" >&2
+	exit 1
+}
+
+say() {
+	echo "mainline: $*" >&2
+}
+
+aptc() {
+	cmd=$1
+	shift
+	"$cmd" -o Dir::Etc::sourcelist="$APT/sources.list" \
+		-o Dir::Etc::sourceparts=- -o Dir::State::Lists="$APT/lists" \
+		-o Dir::Cache="$APT/cache" -o APT::Get::List-Cleanup=0 \
+		-o APT::Sandbox::User=root "$@"
+}
+
+# The newest linux-source-X.Y package of suite $1, as "package version".
+newest_in() {
+	for pkg in $(aptc apt-cache search --names-only '^linux-source-[0-9.]+$' |
+		     cut -d' ' -f1); do
+		aptc apt-cache madison "$pkg" |
+			awk -F' *[|] *' -v s="$1" '$3 ~ " "s"/" { print $1, $2 }'
+	done | sort -V -k2 | tail -n 1
+}
+
+# Unpack and prepare package $1 at version $2; print "<name> <object dir>".
+prepare() {
+	pkg=$1
+	ver=$2
+	# The upstream version, without the Debian revision: 7.3~rc7-1~exp1
+	# is mainline-7.3-rc7.
+	name=mainline-$(echo "${ver%-*}" | tr '~' '-')
+	obj=$TOP/obj-${name#mainline-}
+	if [ ! -f "$obj/.done" ]; then
+		say "fetching $pkg $ver"
+		tmp=$(mktemp -d "$TOP/dl.XXXXXX")
+		(cd "$tmp" && aptc apt-get download -qq "$pkg=$ver" >/dev/null) ||
+			{ rm -rf "$tmp"; die "apt-get download $pkg=$ver failed"; }
+		dpkg -x "$tmp"/*.deb "$tmp/x" || { rm -rf "$tmp"; die "cannot unpack $pkg"; }
+		src=$TOP/src-${name#mainline-}
+		rm -rf "$src" "$obj"
+		mkdir -p "$src" "$obj"
+		tar -xJf "$tmp"/x/usr/src/"$pkg".tar.xz -C "$src" --strip-components=1 ||
+			{ rm -rf "$tmp"; die "cannot unpack $pkg's tarball"; }
+		rm -rf "$tmp"
+		say "preparing $pkg $ver (tinyconfig, modules_prepare)"
+		{
+			make -C "$src" O="$obj" tinyconfig &&
+			(cd "$obj" && "$src"/scripts/kconfig/merge_config.sh -m .config "$FRAGMENT") &&
+			make -C "$src" O="$obj" olddefconfig &&
+			make -C "$src" O="$obj" -j"$(nproc)" modules_prepare
+		} > "$obj/prepare.log" 2>&1 ||
+			die "preparing $pkg $ver failed, see $obj/prepare.log"
+		grep -q '^CONFIG_VIRTIO_BALLOON=m' "$obj/.config" ||
+			die "$pkg $ver: CONFIG_VIRTIO_BALLOON=m did not stick (see $obj/.config)"
+		touch "$obj/.done"
+	fi
+	echo "$name $obj"
+}
+
+[ -n "${1:-}" ] || die "usage: $0 <cache dir>"
+[ -f "$KEYRING" ] || die "$KEYRING is missing (apt-get install debian-archive-keyring)"
+mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
+: > "$APT/sources.list.tmp"
+for s in $SUITES; do
+	echo "deb [signed-by=$KEYRING] $MIRROR $s main" >> "$APT/sources.list.tmp"
+done
+mv "$APT/sources.list.tmp" "$APT/sources.list"
+say "apt-get update ($SUITES)"
+aptc apt-get update -qq >/dev/null 2>&1 ||
+	die "apt-get update of $SUITES failed: check the network"
+
+seen=
+for s in $SUITES; do
+	found=$(newest_in "$s")
+	[ -n "$found" ] || die "no linux-source package in $s"
+	case " $seen " in
+	*" $found "*) continue ;;
+	esac
+	seen="$seen $found"
+	# shellcheck disable=SC2086
+	prepare $found
+done
