@@ -42,13 +42,20 @@ aptc() {
 		-o APT::Sandbox::User=root "$@"
 }
 
-# The newest linux-source-X.Y package of suite $1, as "package version".
-newest_in() {
+# Every linux-source-X.Y in the suites, one "package | version | source"
+# line per suite that has it (apt-cache madison).
+all_sources() {
 	for pkg in $(aptc apt-cache search --names-only '^linux-source-[0-9.]+$' |
 		     cut -d' ' -f1); do
-		aptc apt-cache madison "$pkg" |
-			awk -F' *[|] *' -v s="$1" '$3 ~ " "s"/" { print $1, $2 }'
-	done | sort -V -k2 | tail -n 1
+		aptc apt-cache madison "$pkg"
+	done
+}
+
+# The newest of $SOURCES in suite $1, as "package version".
+newest_in() {
+	echo "$SOURCES" |
+		awk -F' *[|] *' -v s="$1" '$3 ~ " "s"/" { print $1, $2 }' |
+		sort -V -k2 | tail -n 1
 }
 
 # Unpack and prepare package $1 at version $2; print "<name> <object dir>".
@@ -98,6 +105,7 @@ say "apt-get update ($SUITES)"
 aptc apt-get update -qq >/dev/null 2>&1 ||
 	die "apt-get update of $SUITES failed: check the network"
 
+SOURCES=$(all_sources)
 seen=
 for s in $SUITES; do
 	found=$(newest_in "$s")

@@ -3,8 +3,10 @@
 #
 # Install what the build, the static checks and the guest tests need, and
 # fetch the two target kernels (Debian 12's 6.1 and 6.12) and the newest
-# mainline sources into a cache outside the repository.  Versions are resolved from Debian's meta packages
-# every time, so a Debian kernel update is picked up without editing anything.
+# mainline sources into a cache outside the repository.  Versions are
+# resolved from Debian's meta packages (and, for mainline, from sid and
+# experimental) every time, so an update is picked up without editing
+# anything.
 #
 # Output: $BALLOON_CACHE/kernels.mk, included by the top-level Makefile:
 #   KERNELS      - the resolved kernel release names, e.g. 6.1.0-56-amd64
@@ -159,6 +161,7 @@ fetch_source
 # The newest mainline trees, for a build-only check.
 mainline=$(sh "$(dirname "$0")/mainline.sh" "$CACHE") ||
 	die "cannot prepare the mainline trees (devtools/mainline.sh)"
+mainline_names=$(echo "$mainline" | cut -d' ' -f1 | tr '\n' ' ')
 
 out=$CACHE/kernels.mk
 {
@@ -169,10 +172,10 @@ out=$CACHE/kernels.mk
 		echo "KIMG_$rel := $CACHE/kernels/$rel"
 	done
 	echo "KSRC := $CACHE/src"
-	echo "MAINLINE :=$(echo "$mainline" | while read -r name obj; do printf ' %s' "$name"; done)"
+	echo "MAINLINE := $mainline_names"
 	echo "$mainline" | while read -r name obj; do
 		echo "KDIR_$name := $obj"
 	done
 } > "$out.tmp"
 mv "$out.tmp" "$out"
-say "kernels:$kernels; build only:$(echo "$mainline" | while read -r name obj; do printf ' %s' "$name"; done) (cache: $CACHE)"
+say "kernels:$kernels; build only: $mainline_names(cache: $CACHE)"

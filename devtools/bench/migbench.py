@@ -40,15 +40,22 @@ import vmtest  # noqa: E402
 BENCH_RE = re.compile(r"^# bench (\S+) (.*)$")
 
 
+def bench_line(line):
+    """(what, {key: value}) of a "# bench" line, or None for another line."""
+    m = BENCH_RE.match(line.strip())
+    if not m:
+        return None
+    return m.group(1), {key: float(val) for key, _, val in
+                        (kv.partition("=") for kv in m.group(2).split())}
+
+
 def bench_figures(lines):
     """{key: value} of the "# bench" lines among a program's output."""
     figures = {}
     for line in lines:
-        m = BENCH_RE.match(line.strip())
-        if m:
-            for kv in m.group(2).split():
-                key, _, val = kv.partition("=")
-                figures[key] = float(val)
+        parsed = bench_line(line)
+        if parsed:
+            figures.update(parsed[1])
     return figures
 
 

@@ -85,12 +85,12 @@ def main():
                     failed = True
                     where = vmtest.save_logs(kargs, SUITE, texts)
                     print(f"# {label} failed, logs in {where}", flush=True)
-                for line in res.lines:
-                    m = migbench.BENCH_RE.match(line.strip())
-                    if not m:
+                for parsed in map(migbench.bench_line, res.lines):
+                    if not parsed:
                         continue
-                    for key, val in migbench.bench_figures([line]).items():
-                        table.setdefault((kargs.release, m.group(1), key),
+                    what, figures = parsed
+                    for key, val in figures.items():
+                        table.setdefault((kargs.release, what, key),
                                          {}).setdefault(label, []).append(val)
 
     print(f"{'kernel / figure':40} {'driver':36} {'median':>9} "
