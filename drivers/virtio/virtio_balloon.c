@@ -36,6 +36,20 @@
  *   it is the only user of the reporting queue.
  * - The counters (&enum vb_counter) are atomic: most have more than one
  *   writer.
+ *
+ * Device quirks
+ * -------------
+ * QEMU serves the free page queue from an iothread that signals used
+ * buffers outside the lock serialising the device's interrupt state.  The
+ * driver works around two consequences on every device (it cannot tell one
+ * QEMU from another; the code is the same from QEMU 7.2 to 10.2):
+ * - Lost interrupt: with a legacy interrupt the line can stay asserted in
+ *   the device yet never reach the guest, which then never hears a config
+ *   change again.  The free page queue is polled with its interrupt
+ *   suppressed, and EVENT_IDX is refused (see vb_hint_validate()).
+ * - Late signal after reset: the iothread can signal the queue just after
+ *   a reset, with the same effect on the next driver bound.  Teardown waits
+ *   for the queue to drain first (see vb_hint_quiesce()).
  */
 
 #include <linux/debugfs.h>
@@ -1239,16 +1253,15 @@ static unsigned int vb_hint_busy(struct virtio_balloon *vb)
  * vb_hint_quiesce() - let the device finish with the free page queue
  * @vb: the balloon, its hinting work cancelled (teardown, before the reset)
  *
- * QEMU polls the free page queue from an iothread from a run's start id
- * until it has seen STOP and emptied the queue.  Reset the device in that
- * time and the iothread signals the queue just after the reset, when QEMU
- * no longer sees the ring's no-interrupt flag, from outside the lock that
- * serialises its interrupt state: the device's legacy interrupt has then
- * been lost for good, and the next driver bound never heard a config
- * change (QEMU 7.2, traced: the iothread's notify 0.2 ms after the reset,
- * ISR 3 from then on).  Every run ends with STOP, so wait until the device
- * has returned every buffer, and a little longer for the iothread to leave
- * its loop.
+ * The late signal after reset quirk (see the top of this file).  QEMU
+ * polls the free page queue from an iothread from a run's start id until
+ * it has seen STOP and emptied the queue.  Reset the device in that time
+ * and the iothread signals the queue just after the reset, when QEMU no
+ * longer sees the ring's no-interrupt flag: the device's legacy interrupt
+ * is then lost for good (QEMU 7.2, traced: the iothread's notify 0.2 ms
+ * after the reset, ISR 3 from then on).  Every run ends with STOP, so wait
+ * until the device has returned every buffer, and a little longer for the
+ * iothread to leave its loop.
  */
 static void vb_hint_quiesce(struct virtio_balloon *vb)
 {
@@ -1404,15 +1417,12 @@ static unsigned long vb_hint_shrink(struct virtio_balloon *vb,
 }
 
 /*
- * Feature negotiation for hinting.  QEMU serves the free page queue from an
- * iothread and signals its used buffers from there, outside the lock that
- * serialises its interrupt state.  With a legacy (INTx) interrupt that can
- * leave the line asserted in the device but never delivered: after a
- * hinting run the guest then never hears a config change again (seen with
- * QEMU 7.2, ISR 3 and no interrupt).  So the driver polls that queue, with
- * its interrupt suppressed by the ring's flag; without EVENT_IDX the device
- * honours that flag on every buffer (with it, QEMU signals the first buffer
- * after a reset and each wrap of the used index).
+ * Feature negotiation for hinting, the lost interrupt quirk (see the top of
+ * this file; seen with QEMU 7.2: ISR 3 and no interrupt after a hinting
+ * run).  The driver polls the free page queue with its interrupt suppressed
+ * by the ring's flag; without EVENT_IDX the device honours that flag on
+ * every buffer (with it, QEMU signals the first buffer after a reset and
+ * each wrap of the used index).
  */
 static void vb_hint_validate(struct virtio_device *vdev)
 {
