@@ -10,8 +10,8 @@
 # devtools/mainline.config, modules_prepare.
 #
 # Usage: devtools/mainline.sh <cache dir>
-# Prints one line per tree: <name> <object dir>, e.g.
-#   mainline-7.3-rc7 <cache>/mainline/obj-7.3-rc7
+# Prints one line per tree: <name> <object dir> <source dir>, e.g.
+#   mainline-7.3-rc7 <cache>/mainline/obj-7.3-rc7 <cache>/mainline/src-7.3-rc7
 # Trees already prepared are not fetched or built again.
 
 set -eu
@@ -20,8 +20,6 @@ CACHE=$1
 TOP=$CACHE/mainline
 APT=$TOP/apt
 SUITES="sid experimental"
-MIRROR=http://deb.debian.org/debian
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 FRAGMENT=$(cd "$(dirname "$0")" && pwd)/mainline.config
 
 die() {
@@ -33,14 +31,7 @@ say() {
 	echo "mainline: $*" >&2
 }
 
-aptc() {
-	cmd=$1
-	shift
-	"$cmd" -o Dir::Etc::sourcelist="$APT/sources.list" \
-		-o Dir::Etc::sourceparts=- -o Dir::State::Lists="$APT/lists" \
-		-o Dir::Cache="$APT/cache" -o APT::Get::List-Cleanup=0 \
-		-o APT::Sandbox::User=root "$@"
-}
+. "$(dirname "$0")/archive.sh"
 
 # Every linux-source-X.Y in the suites, one "package | version | source"
 # line per suite that has it (apt-cache madison).
@@ -58,7 +49,7 @@ newest_in() {
 		sort -V -k2 | tail -n 1
 }
 
-# Unpack and prepare package $1 at version $2; print "<name> <object dir>".
+# Unpack and prepare package $1 at version $2; print its line.
 prepare() {
 	pkg=$1
 	ver=$2
@@ -66,18 +57,15 @@ prepare() {
 	# is mainline-7.3-rc7.
 	name=mainline-$(echo "${ver%-*}" | tr '~' '-')
 	obj=$TOP/obj-${name#mainline-}
+	src=$TOP/src-${name#mainline-}
 	if [ ! -f "$obj/.done" ]; then
 		say "fetching $pkg $ver"
-		tmp=$(mktemp -d "$TOP/dl.XXXXXX")
-		(cd "$tmp" && aptc apt-get download -qq "$pkg=$ver" >/dev/null) ||
-			{ rm -rf "$tmp"; die "apt-get download $pkg=$ver failed"; }
-		dpkg -x "$tmp"/*.deb "$tmp/x" || { rm -rf "$tmp"; die "cannot unpack $pkg"; }
-		src=$TOP/src-${name#mainline-}
-		rm -rf "$src" "$obj"
+		rm -rf "$src" "$obj" "$TOP/deb"
+		archive_unpack "$TOP/deb" "$pkg=$ver"
 		mkdir -p "$src" "$obj"
-		tar -xJf "$tmp"/x/usr/src/"$pkg".tar.xz -C "$src" --strip-components=1 ||
-			{ rm -rf "$tmp"; die "cannot unpack $pkg's tarball"; }
-		rm -rf "$tmp"
+		tar -xJf "$TOP"/deb/usr/src/"$pkg".tar.xz -C "$src" --strip-components=1 ||
+			{ rm -rf "$TOP/deb"; die "cannot unpack $pkg's tarball"; }
+		rm -rf "$TOP/deb"
 		say "preparing $pkg $ver (tinyconfig, modules_prepare)"
 		{
 			make -C "$src" O="$obj" tinyconfig &&
@@ -90,21 +78,13 @@ prepare() {
 			die "$pkg $ver: CONFIG_VIRTIO_BALLOON=m did not stick (see $obj/.config)"
 		touch "$obj/.done"
 	fi
-	echo "$name $obj"
+	echo "$name $obj $src"
 }
 
 [ -n "${1:-}" ] || die "usage: $0 <cache dir>"
-[ -f "$KEYRING" ] || die "$KEYRING is missing (apt-get install debian-archive-keyring)"
-mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
-: > "$APT/sources.list.tmp"
-for s in $SUITES; do
-	echo "deb [signed-by=$KEYRING] $MIRROR $s main" >> "$APT/sources.list.tmp"
-done
-mv "$APT/sources.list.tmp" "$APT/sources.list"
 say "apt-get update ($SUITES)"
-aptc apt-get update -qq >/dev/null 2>&1 ||
-	die "apt-get update of $SUITES failed: check the network"
-
+# shellcheck disable=SC2086
+archive_update $SUITES
 SOURCES=$(all_sources)
 seen=
 for s in $SUITES; do

@@ -17,6 +17,7 @@ kernels whose boots are expensive (the debug kernel).
 import argparse
 import copy
 import fnmatch
+import functools
 import hashlib
 import lzma
 import os
@@ -79,8 +80,8 @@ STEAL_REPORT_S = 1.0
 # with one vCPU) a guest that writes memory during a live migration has
 # stale kernel memory on the destination at once.
 ACCEL = "tcg,thread=single"
-# Guest RAM is this much short of whole MiB.  QEMU 7.2 syncs the migration
-# dirty bitmap of a RAM block whose size is a multiple of 64 pages word by
+# Guest RAM on QEMU before TCG_DIRTY_SYNC_FIXED is this much short of whole
+# MiB.  QEMU 7.2 syncs the migration dirty bitmap of a RAM block whose size is a multiple of 64 pages word by
 # word without resetting TCG's TLB dirty state, so a page the guest keeps
 # writing through a cached TLB entry is never marked dirty again and the
 # destination gets a stale copy (fixed in QEMU 9.0 by "physmem: Fix
@@ -88,6 +89,7 @@ ACCEL = "tcg,thread=single"
 # size takes the page-by-page path, which resets the TLB entries.  QEMU
 # rounds RAM to 8 KiB.
 RAM_TRIM_KB = 8
+TCG_DIRTY_SYNC_FIXED = (9, 0)
 BALLOON_ID = suite_defs.BALLOON_ID
 IOTHREAD_ID = "io1"
 DISK_ID = "disk0"
@@ -327,13 +329,32 @@ def balloon_device(suite):
                     [f"{k}={v}" for k, v in props.items()])
 
 
+@functools.lru_cache(maxsize=None)
+def qemu_version(binary):
+    """(major, minor) of the QEMU binary, from --version."""
+    out = subprocess.run([binary, "--version"], capture_output=True,
+                         text=True, check=False).stdout
+    m = re.search(r"version (\d+)\.(\d+)", out)
+    if not m:
+        sys.exit(f"vmtest: cannot tell the version of {binary}: "
+                 f"{out.strip() or 'no output'}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def ram_kb(args, memory_mb):
+    """Guest RAM for -m: whole MiB, or short of it where QEMU needs that
+    (RAM_TRIM_KB)."""
+    trim = RAM_TRIM_KB if qemu_version(args.qemu) < TCG_DIRTY_SYNC_FIXED else 0
+    return memory_mb * 1024 - trim
+
+
 def qemu_argv(args, suite, initrd, disk=None):
     """QEMU's command line and -device list for one boot of @suite; @disk
     is a raw image for a virtio-blk disk (/dev/vda in the guest)."""
     balloon = balloon_device(suite)
     argv = [args.qemu, "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-accel", ACCEL, "-M", "pc",
-            "-m", f"{suite.memory_mb * 1024 - RAM_TRIM_KB}k", "-smp", str(args.smp or suite.smp),
+            "-m", f"{ram_kb(args, suite.memory_mb)}k", "-smp", str(args.smp or suite.smp),
             "-kernel", args.kernel_image, "-initrd", initrd,
             "-append", " ".join(filter(None, (KERNEL_CMDLINE, args.cmdline,
                                               suite.cmdline))),
