@@ -25,7 +25,7 @@ KBUILD_ARGS = NOSTDINC_FLAGS="-I$(CURDIR)/include/uapi" W=1
 .DEFAULT_GOAL := all
 
 # Targets that only read the working tree need no kernels.
-NO_KERNEL_GOALS := clean help checkpatch
+NO_KERNEL_GOALS := clean help
 ifneq ($(filter-out $(NO_KERNEL_GOALS),$(or $(MAKECMDGOALS),all)),)
 -include $(CACHE)/kernels.mk
 $(CACHE)/kernels.mk:
@@ -53,16 +53,18 @@ help:
 	@echo "make dkms-check      dkms build of dkms.conf for every target kernel (installs nothing)"
 	@echo "make check           everything above plus all guest tests on every kernel"
 	@echo "make check T=<name>  only the guest tests whose name contains <name>"
-	@echo "make intree          the driver in linux-source-6.12, built in (=y) and as a module (=m),"
+	@echo "make guest-tests K=<release prefix>  only the test matrix's runs on those kernels"
+	@echo "make intree          the driver in the newest mainline tree, built in (=y) and as a module (=m),"
 	@echo "                     and the patch series checked (make patches)"
-	@echo "make patches         the patch series against linux-source-6.12 in build/patches, checked"
+	@echo "make patches         the patch series against the newest mainline tree in build/patches, checked"
 	@echo "make patches-test    boot every stage of the series with the suites of its features (STAGE=<stage>)"
 	@echo "make debug-tests     the guest tests on the debug kernel (KASAN, lockdep, kmemleak; T= too)"
 	@echo "make debug-check     all of them, suites that need the same guest sharing a boot"
 	@echo "make stress          stress and fault injection on the debug kernel, full counts (T= too)"
 	@echo "make demo            the main job: migrate a guest with hinting off, in-tree, ours"
 	@echo "make inflate-demo    boot a guest with the driver, inflate and deflate it"
-	@echo "make bench           migration benchmark (S=<scenario> P=<profile> C=<config> REPS=<n> BENCH_KERNEL=<rel> GUEST_CMDLINE=<params>)"
+	@echo "make bench           migration benchmark (S=<scenario> P=<profile> C=<config> REPS=<n> BENCH_KERNEL=<rel>"
+	@echo "                     BENCH_QEMU=<qemu-x.y.z> GUEST_CMDLINE=<params>)"
 	@echo "make bench-smoke     a small migration benchmark with sanity checks (in make check)"
 	@echo "make bench-resize    inflate/deflate throughput, ours vs the kernel's own driver"
 
@@ -89,7 +91,8 @@ $(BUILD)/%/virtio_balloon.ko: $(DRIVER_DEPS)
 		{ echo "the driver was not built against $(UAPI_HDR)" >&2; exit 1; }
 	@cp $(@D)/src/virtio_balloon.ko $@
 
-sparse: $(foreach k,$(KERNELS),sparse-$(k))
+# Not the mainline kernels: bookworm's sparse cannot parse 7.x headers.
+sparse: $(foreach k,$(DEBIAN_KERNELS),sparse-$(k))
 	@echo "sparse: clean"
 
 sparse-%: $(BUILD)/%/virtio_balloon.ko
@@ -107,16 +110,14 @@ CHECKPATCH_FILES := $(DRIVER_SRCS) $(UAPI_HDR) \
 	$(wildcard $(SELFTEST_DIR)/*.c $(SELFTEST_DIR)/*.h $(BENCH_DIR)/*.c)
 
 checkpatch:
-	@test -f $(CACHE)/src/scripts/checkpatch.pl || sh devtools/setup.sh
-	perl $(CACHE)/src/scripts/checkpatch.pl --strict --no-tree --terse \
+	perl $(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
 		--show-types --ignore $(CHECKPATCH_IGNORE) \
 		-f $(CHECKPATCH_FILES) > $(BUILD)/checkpatch.log 2>&1 || \
 		{ cat $(BUILD)/checkpatch.log; exit 1; }
 	@echo "checkpatch --strict: clean"
 
 kernel-doc:
-	@test -f $(CACHE)/src/scripts/kernel-doc || sh devtools/setup.sh
-	@out=$$(perl $(CACHE)/src/scripts/kernel-doc -Wall -none $(DRIVER_SRCS) $(UAPI_HDR) 2>&1); \
+	@out=$$($(KSRC)/scripts/kernel-doc -Wall -none $(DRIVER_SRCS) $(UAPI_HDR) 2>&1); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 	@echo "kernel-doc: clean"
 
@@ -135,6 +136,23 @@ VMTEST := python3 $(SELFTEST_DIR)/vmtest.py
 VMTEST_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/$(k)/virtio_balloon.ko)
 VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $(T),--test '$(T)')
 
+# The test matrix, kernel:QEMU:suites.  The full suite runs on the newest
+# stack (the mainline guest kernel on Debian 13's QEMU) and on Debian's
+# newest kernel on the host's QEMU, which the debug kernel (the mainline
+# tree again) also runs on; Debian's older kernel gets the suites that meet
+# the compat header's other paths.  QEMU_OLD and QEMU_NEW are from QEMUS.
+QEMU_OLD = $(firstword $(QEMUS))
+QEMU_NEW = $(lastword $(QEMUS))
+COMPAT_SUITES := probe features-all poison-check migrate inflate oom stats unplug suspend \
+	hint hint-pressure hint-integrity
+TEST_MATRIX = $(GUEST_KERNEL):$(QEMU_NEW):all $(lastword $(DEBIAN_KERNELS)):$(QEMU_OLD):all \
+	$(firstword $(DEBIAN_KERNELS)):$(QEMU_OLD):compat
+matrix_suites = $(if $(filter compat,$(1)),$(foreach s,$(COMPAT_SUITES),--suite $(s)))
+# One run of the matrix: $(1) kernel, $(2) QEMU, $(3) suites.
+vmtest_run = $(VMTEST) --kernel $(KIMG_$(1)) --module $(BUILD)/$(1)/virtio_balloon.ko \
+	--qemu $(QEMU_$(2)) $(call matrix_suites,$(3)) --progs $(PROGS_DIR) \
+	--out $(BUILD)/tests $(if $(T),--test '$(T)')
+
 selftests:
 	@$(MAKE) -s -C $(SELFTEST_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
 
@@ -142,18 +160,22 @@ selftests:
 bench-progs: selftests
 	@$(MAKE) -s -C $(BENCH_DIR) OUTPUT=$(PROGS_DIR) KSFT_INC=$(KSRC)/tools/testing/selftests
 
+# K=<release prefix> keeps the matrix's runs of the matching kernels.
+MATRIX_RUNS = $(if $(K),$(filter $(K)%,$(TEST_MATRIX)),$(TEST_MATRIX))
+
 guest-tests: modules selftests
-	$(VMTEST) $(VMTEST_ARGS)
+	@$(foreach r,$(MATRIX_RUNS),echo "# guest tests: $(subst :, on ,$(r)) suites" && \
+		$(call vmtest_run,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r))),$(word 3,$(subst :, ,$(r)))) &&) true
 
 list:
 	@$(VMTEST) $(VMTEST_ARGS) --list
 
-# In Debian's linux-source-6.12 tree (devtools/intree.sh): the driver as a
-# module (compiled, W=1) and built into the debug kernel, whose directory
-# (boot/, lib/modules/) is cached by content under $(CACHE)/intree; and the
-# patch series (devtools/series.py), applied with git am to a clean tree
-# and built at every commit.
-INTREE = sh devtools/intree.sh $(CACHE)
+# In the newest mainline tree (devtools/intree.sh): the driver as a module
+# (compiled, W=1) and built into the debug kernel, whose directory (boot/,
+# lib/modules/) is cached by content under $(CACHE)/intree; and the patch
+# series (devtools/series.py), applied with git am to a clean tree and
+# built at every commit.
+INTREE = sh devtools/intree.sh $(CACHE) $(MAINLINE_SRC)
 PATCH_DIR := $(BUILD)/patches
 
 intree: setup
@@ -194,9 +216,12 @@ bench-resize: modules bench-progs
 	python3 $(BENCH_DIR)/resizebench.py $(BENCH_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/bench
 
 # Live migration: hinting off, the kernel's own driver and ours, in one run
-# (migbench.py).  One kernel: BENCH_KERNEL, the newest by default.
+# (migbench.py).  One kernel, BENCH_KERNEL (the mainline guest kernel by
+# default), on one QEMU, BENCH_QEMU (the host's by default).
 BENCH_KERNEL ?= $(lastword $(KERNELS))
+BENCH_QEMU ?= $(QEMU_OLD)
 MIGBENCH = python3 $(BENCH_DIR)/migbench.py --kernel $(KIMG_$(BENCH_KERNEL)) \
+	--qemu $(QEMU_$(BENCH_QEMU)) \
 	--module $(BUILD)/$(BENCH_KERNEL)/virtio_balloon.ko \
 	--intree $(call intree_module,$(BENCH_KERNEL)) --progs $(PROGS_DIR) --out $(BUILD) \
 	$(foreach s,$(S),--scenario $(s)) $(foreach p,$(P),--profile $(p)) \
@@ -209,9 +234,9 @@ bench-smoke: modules bench-progs
 	$(MIGBENCH) --mode smoke
 
 # Every stage of the patch series booted with the suites of its features
-# (devtools/patches_test.py), on the newest Debian kernel, which the
-# series' tree matches.  Not in make check: it runs the suite four times.
-SERIES_KERNEL ?= $(lastword $(KERNELS))
+# (devtools/patches_test.py), on the mainline guest kernel, built from the
+# series' tree.  Not in make check: it runs the suite four times.
+SERIES_KERNEL ?= $(GUEST_KERNEL)
 patches-test: selftests
 	python3 devtools/patches_test.py --kernel $(KIMG_$(SERIES_KERNEL)) \
 		--kdir $(KDIR_$(SERIES_KERNEL)) --progs $(PROGS_DIR) \

@@ -586,14 +586,16 @@ def generate(repo, tree, base, branch, out):
     git(tree, "format-patch", "-q", "--cover-letter", "--zero-commit",
         "--no-signature", "-B", "-o", os.path.abspath(out),
         f"{base}..{branch}", env=env)
-    cover_letter(repo, out)
+    cover_letter(repo, out, git(tree, "log", "-1", "--format=%s", base).strip())
     return sorted(os.listdir(out))
 
 
-def cover_letter(repo, out):
+def cover_letter(repo, out, base_subject):
+    """Fill git's cover letter template in @out from COVER, whose {base}
+    becomes the subject of the tree's base commit (its release)."""
     path = os.path.join(out, sorted(os.listdir(out))[0])
     subject, _, body = message(repo, COVER, "").partition("\n")
-    body = body.rpartition("Signed-off-by:")[0]
+    body = body.rpartition("Signed-off-by:")[0].replace("{base}", base_subject)
     with open(path) as f:
         text = f.read()
     if "*** SUBJECT HERE ***" not in text or "*** BLURB HERE ***" not in text:

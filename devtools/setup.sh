@@ -1,21 +1,28 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Install what the build, the static checks and the guest tests need, and
-# fetch the two target kernels (Debian 12's 6.1 and 6.12) and the newest
-# mainline sources into a cache outside the repository.  Versions are
+# Install what the build, the static checks and the guest tests need; fetch
+# the two target kernels (Debian 12's 6.1 and 6.12), the newest mainline
+# sources and Debian 13's QEMU into a cache outside the repository, and
+# build a guest kernel from the newest mainline tree.  Versions are
 # resolved from Debian's meta packages (and, for mainline, from sid and
 # experimental) every time, so an update is picked up without editing
 # anything.
 #
 # Output: $BALLOON_CACHE/kernels.mk, included by the top-level Makefile:
-#   KERNELS      - the resolved kernel release names, e.g. 6.1.0-56-amd64
-#   KDIR_<rel>   - the headers tree to build against
+#   KERNELS      - the guest kernels: DEBIAN_KERNELS, the resolved Debian
+#                  releases (e.g. 6.1.0-56-amd64), then GUEST_KERNEL, built
+#                  from the newest mainline tree (devtools/intree.sh guest)
+#   KDIR_<rel>   - the headers (or object) tree to build against
 #   KIMG_<rel>   - the unpacked image tree (boot/vmlinuz-*, lib/modules/*)
-#   KSRC         - the unpacked subset of linux-source-6.12 (checkpatch, ...)
+#   KSRC         - the newest mainline source tree: checkpatch, kernel-doc,
+#                  kselftest headers
 #   MAINLINE     - the newest mainline trees in sid and experimental
-#                  (devtools/mainline.sh), built against but never booted;
-#                  KDIR_<name> for each
+#                  (devtools/mainline.sh), built against; KDIR_<name> for
+#                  each; MAINLINE_NEWEST and MAINLINE_SRC name the newest
+#                  and its source tree (the in-tree builds and the series)
+#   QEMUS        - the hosts: Debian 12's QEMU and bookworm-backports'
+#                  (devtools/qemu.sh), QEMU_<name> the binary of each
 #
 # Re-running is idempotent: nothing is downloaded or unpacked twice.
 
@@ -24,13 +31,6 @@ set -eu
 CACHE=${BALLOON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtio-balloon}
 # Meta packages that name the current Debian 12 kernels: image, headers.
 TARGETS="linux-image-amd64:linux-headers-amd64 linux-image-6.12-amd64:linux-headers-6.12-amd64"
-SOURCE_PKG=linux-source-6.12
-# Files taken from the kernel source tarball for the static checks and the
-# kselftest headers; the full tree is only unpacked for the in-tree build.
-SOURCE_FILES="scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch
-scripts/kernel-doc scripts/kernel-doc.py scripts/lib/kdoc
-tools/testing/selftests/kselftest.h tools/testing/selftests/kselftest_harness.h
-drivers/virtio/virtio_balloon.c"
 HOST_PKGS="make gcc libc6-dev qemu-system-x86 qemu-utils busybox-static sparse kmod cpio
 flex bison bc libelf-dev libssl-dev dwarves xz-utils python3 rsync e2fsprogs gnuplot-nox
 dkms git python3-ply python3-git"
@@ -109,31 +109,6 @@ fetch_image() {
 	touch "$dir/.done"
 }
 
-# Unpack the files named in SOURCE_FILES from /usr/src/linux-source-*.tar.xz.
-fetch_source() {
-	tarball=$(ls /usr/src/$SOURCE_PKG.tar.xz 2>/dev/null) ||
-		die "/usr/src/$SOURCE_PKG.tar.xz is missing (apt-get install $SOURCE_PKG)"
-	stamp=$CACHE/src/.done
-	if [ -f "$stamp" ] && [ "$stamp" -nt "$tarball" ]; then
-		return 0
-	fi
-	say "unpacking checkpatch, kernel-doc and kselftest headers from $tarball"
-	rm -rf "$CACHE/src"
-	mkdir -p "$CACHE/src"
-	wanted=
-	for f in $SOURCE_FILES; do
-		wanted="$wanted $SOURCE_PKG/$f"
-	done
-	# Not every release has every file (kernel-doc.py is 6.16+): ignore
-	# the missing ones, check the essential ones below.
-	# shellcheck disable=SC2086
-	tar -xJf "$tarball" -C "$CACHE/src" --strip-components=1 $wanted 2>/dev/null || true
-	for f in scripts/checkpatch.pl scripts/kernel-doc tools/testing/selftests/kselftest.h; do
-		[ -e "$CACHE/src/$f" ] || die "$tarball has no $f"
-	done
-	touch "$stamp"
-}
-
 command -v apt-get >/dev/null 2>&1 || die "this needs Debian 12 (apt-get not found)"
 mkdir -p "$CACHE" || die "cannot create the cache directory $CACHE (set BALLOON_CACHE)"
 
@@ -150,32 +125,51 @@ for t in $TARGETS; do
 	kernels="$kernels $rel"
 	pkgs="$pkgs $hdr"
 done
-install_pkgs $pkgs $SOURCE_PKG
+install_pkgs $pkgs
 
 for rel in $kernels; do
 	fetch_image "$rel"
 	[ -f "/usr/src/linux-headers-$rel/Makefile" ] ||
 		die "/usr/src/linux-headers-$rel is incomplete (apt-get install --reinstall linux-headers-$rel)"
 done
-fetch_source
 # The newest mainline trees, for a build-only check.
 mainline=$(sh "$(dirname "$0")/mainline.sh" "$CACHE") ||
 	die "cannot prepare the mainline trees (devtools/mainline.sh)"
 mainline_names=$(echo "$mainline" | cut -d' ' -f1 | tr '\n' ' ')
+newest=$(echo "$mainline" | sort -V -k1,1 | tail -n 1)
+# The host's QEMU (Debian 12's 7.2) and Debian 13's, from bookworm-backports.
+host_qemu=$(qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version \([0-9.]*\).*/\1/p')
+[ -n "$host_qemu" ] || die "qemu-system-x86_64 --version does not say its version"
+backport_qemu=$(sh "$(dirname "$0")/qemu.sh" "$CACHE") ||
+	die "cannot fetch QEMU from bookworm-backports (devtools/qemu.sh)"
+# The newest mainline tree as a guest kernel: "<release> <image> <objects>".
+guest=$(sh "$(dirname "$0")/intree.sh" "$CACHE" "${newest##* }" guest) ||
+	die "cannot build the mainline guest kernel (devtools/intree.sh guest)"
+guest_rel=${guest%% *}
 
 out=$CACHE/kernels.mk
 {
 	echo "# Written by devtools/setup.sh; resolved at $(date -u +%Y-%m-%dT%H:%MZ)."
-	echo "KERNELS :=$kernels"
+	echo "DEBIAN_KERNELS :=$kernels"
+	echo "GUEST_KERNEL := $guest_rel"
+	echo "KERNELS :=$kernels $guest_rel"
 	for rel in $kernels; do
 		echo "KDIR_$rel := /usr/src/linux-headers-$rel"
 		echo "KIMG_$rel := $CACHE/kernels/$rel"
 	done
-	echo "KSRC := $CACHE/src"
+	echo "$guest" | { read -r _ image obj
+		echo "KDIR_$guest_rel := $obj"
+		echo "KIMG_$guest_rel := $image"; }
+	echo "KSRC := ${newest##* }"
 	echo "MAINLINE := $mainline_names"
-	echo "$mainline" | while read -r name obj; do
+	echo "$mainline" | while read -r name obj _; do
 		echo "KDIR_$name := $obj"
 	done
+	echo "MAINLINE_NEWEST := ${newest%% *}"
+	echo "MAINLINE_SRC := ${newest##* }"
+	echo "QEMUS := qemu-$host_qemu ${backport_qemu%% *}"
+	echo "QEMU_qemu-$host_qemu := $(command -v qemu-system-x86_64)"
+	echo "QEMU_${backport_qemu%% *} := ${backport_qemu##* }"
 } > "$out.tmp"
 mv "$out.tmp" "$out"
-say "kernels:$kernels; build only: $mainline_names(cache: $CACHE)"
+say "kernels:$kernels $guest_rel; build only: $mainline_names; QEMU $host_qemu and ${backport_qemu%% *} (cache: $CACHE)"

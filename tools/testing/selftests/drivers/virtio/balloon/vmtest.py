@@ -588,6 +588,9 @@ def select_programs(args):
     suites = suite_defs.SUITES
     if args.stress:
         suites = suite_defs.STRESS_SUITES
+    unknown = set(args.suite or ()) - {s.name for s in suites}
+    if unknown:
+        sys.exit(f"vmtest: no such suite: {', '.join(sorted(unknown))}")
     for suite in suites:
         if args.suite and suite.name not in args.suite:
             continue
