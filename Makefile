@@ -137,16 +137,15 @@ VMTEST_KERNELS = $(foreach k,$(KERNELS),--kernel $(KIMG_$(k)) --module $(BUILD)/
 VMTEST_ARGS = $(VMTEST_KERNELS) --progs $(PROGS_DIR) --out $(BUILD)/tests $(if $(T),--test '$(T)')
 
 # The test matrix, kernel:QEMU:suites.  The full suite runs on the newest
-# stack (the mainline guest kernel on Debian 13's QEMU) and on Debian's
-# newest kernel on the host's QEMU, which the debug kernel (the mainline
-# tree again) also runs on; Debian's older kernel gets the suites that meet
-# the compat header's other paths.  QEMU_OLD and QEMU_NEW are from QEMUS.
+# stack (the mainline guest kernel on Debian 13's QEMU) and, in debug-check,
+# on the debug kernel (the mainline tree again) on the host's QEMU;
+# Debian's kernels get the suites that meet the compat header's other
+# paths, on the host's QEMU.  QEMU_OLD and QEMU_NEW are from QEMUS.
 QEMU_OLD = $(firstword $(QEMUS))
 QEMU_NEW = $(lastword $(QEMUS))
 COMPAT_SUITES := probe features-all poison-check migrate inflate oom stats unplug suspend \
 	hint hint-pressure hint-integrity
-TEST_MATRIX = $(GUEST_KERNEL):$(QEMU_NEW):all $(lastword $(DEBIAN_KERNELS)):$(QEMU_OLD):all \
-	$(firstword $(DEBIAN_KERNELS)):$(QEMU_OLD):compat
+TEST_MATRIX = $(GUEST_KERNEL):$(QEMU_NEW):all $(foreach k,$(DEBIAN_KERNELS),$(k):$(QEMU_OLD):compat)
 matrix_suites = $(if $(filter compat,$(1)),$(foreach s,$(COMPAT_SUITES),--suite $(s)))
 # One run of the matrix: $(1) kernel, $(2) QEMU, $(3) suites.
 vmtest_run = $(VMTEST) --kernel $(KIMG_$(1)) --module $(BUILD)/$(1)/virtio_balloon.ko \
