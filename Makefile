@@ -74,8 +74,12 @@ setup:
 modules: $(MODULES)
 
 # Kbuild writes its objects next to the sources, so each kernel gets a
-# directory of links to them.  Any warning fails the build.
-$(BUILD)/%/virtio_balloon.ko: $(DRIVER_DEPS)
+# directory of links to them.  Any warning fails the build.  A kernel
+# configured or built again (its .config is newer) gets the module built
+# again: a module of the same release built for another configuration
+# loads, and crashes.
+.SECONDEXPANSION:
+$(BUILD)/%/virtio_balloon.ko: $(DRIVER_DEPS) $$(wildcard $$(KDIR_$$*)/.config)
 	@test -n "$(KDIR_$*)" || { echo "no headers for kernel $*: run 'make setup'" >&2; exit 1; }
 	@test -f "$(KDIR_$*)/Makefile" || { echo "$(KDIR_$*) is not a kernel headers tree" >&2; exit 1; }
 	@mkdir -p $(@D)/src
