@@ -522,7 +522,8 @@ def main():
 
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "kernel": release, "machine": machine(),
-            "guest": f"Debian {release} guest",
+            "guest": "Linux {} guest on QEMU {}.{}".format(
+                release, *vmtest.qemu_version(args.qemu)),
             "params": "; ".join(
                 f"{p}: " + " ".join(MIGRATE_PROFILES[p])
                 for p in args.profiles),
