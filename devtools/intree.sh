@@ -221,6 +221,10 @@ guest_kernel() {
 			die "the guest kernel has no virtio_balloon.ko"
 		echo "$rel" >"$dest/release"
 		touch "$dest/.done"
+		# A guest kernel is 175 MB: drop those it supersedes.
+		for old in "$TOP"/kernels/guest-*; do
+			[ "$old" = "$dest" ] || rm -rf "$old"
+		done
 	fi
 	echo "$(cat "$dest/release") $dest/image $dest/obj"
 }
