@@ -167,8 +167,9 @@ bench-progs: selftests
 MATRIX_RUNS = $(if $(K),$(filter $(K)%,$(TEST_MATRIX)),$(TEST_MATRIX))
 
 guest-tests: modules selftests
-	@$(foreach r,$(MATRIX_RUNS),echo "# guest tests: $(subst :, on ,$(r)) suites" && \
-		$(call vmtest_run,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r))),$(word 3,$(subst :, ,$(r)))) &&) true
+	@rc=0; $(foreach r,$(MATRIX_RUNS),echo "# guest tests: $(subst :, on ,$(r)) suites"; \
+		$(call vmtest_run,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r))),$(word 3,$(subst :, ,$(r)))) || rc=1;) \
+		exit $$rc
 
 list:
 	@$(VMTEST) $(VMTEST_ARGS) --list
