@@ -116,14 +116,14 @@
 #define VB_HINT_KEEP_SHIFT	6
 
 /*
- * At most 1/8th of the guest's memory is on the free page queue at a time:
- * the shrinker cannot take blocks back from the queue, and QEMU stops
+ * At most a quarter of the guest's memory is on the free page queue at a
+ * time: the shrinker cannot take blocks back from the queue, and QEMU stops
  * reading it at its own STOP, returning what is left only when it reads it
  * again (at the next run's start id, or after DONE when notified).  Less
- * makes a run wait for a device that drains the queue slowly while the
- * migration thread takes the host's CPUs.
+ * makes a run wait for a device that drains the queue in bursts, when its
+ * iothread gets a CPU beside the migration thread.
  */
-#define VB_HINT_FLIGHT_SHIFT	3
+#define VB_HINT_FLIGHT_SHIFT	2
 
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
