@@ -68,6 +68,9 @@ help:
 	@echo "make bench-smoke     a small migration benchmark with sanity checks (in make check)"
 	@echo "make bench-resize    inflate/deflate throughput, ours vs the kernel's own driver"
 
+# make setup (and check, demo) resolve the versions again; the targets they
+# run need only the last resolution, RESOLVED, so setup runs once per command.
+RESOLVED = $(CACHE)/kernels.mk
 setup:
 	sh devtools/setup.sh
 
@@ -99,8 +102,9 @@ $(BUILD)/%/virtio_balloon.ko: $(DRIVER_DEPS) $$(wildcard $$(KDIR_$$*)/.config)
 sparse: $(foreach k,$(DEBIAN_KERNELS),sparse-$(k))
 	@echo "sparse: clean"
 
+# C=2 checks every source, built or not (touching the driver would make
+# every module stale).
 sparse-%: $(BUILD)/%/virtio_balloon.ko
-	@touch $(BUILD)/$*/src/virtio_balloon.c
 	@$(MAKE) -s -C $(KDIR_$*) M=$(BUILD)/$*/src $(KBUILD_ARGS) C=2 modules \
 		> $(BUILD)/$*/sparse.log 2>&1 || { cat $(BUILD)/$*/sparse.log; exit 1; }
 	@! grep -E "warning:|error:" $(BUILD)/$*/sparse.log
@@ -182,32 +186,32 @@ list:
 INTREE = sh devtools/intree.sh $(CACHE) $(MAINLINE_SRC)
 PATCH_DIR := $(BUILD)/patches
 
-intree: setup
+intree: $(RESOLVED)
 	@$(INTREE) module
 	@$(INTREE) debug >/dev/null
 	@$(INTREE) series $(PATCH_DIR)
 
-patches: setup
+patches: $(RESOLVED)
 	@$(INTREE) series $(PATCH_DIR)
 
-debug-kernel: setup
+debug-kernel: $(RESOLVED)
 	@$(INTREE) debug
 
 DEBUG_VMTEST = kdir=$$($(INTREE) debug) && \
 	$(VMTEST) --kernel "$$kdir" --module builtin --progs $(PROGS_DIR) \
 		--out $(BUILD)/debug-tests
 
-debug-tests: setup selftests
+debug-tests: $(RESOLVED) selftests
 	@$(DEBUG_VMTEST) $(if $(T),--test '$(T)')
 
 # make check runs the whole suite on the debug kernel, with the suites that
 # need the same guest sharing a boot (--group): a boot costs it about 30 s.
-debug-check: setup selftests
+debug-check: $(RESOLVED) selftests
 	@$(DEBUG_VMTEST) --group
 
 # Stress and fault injection on the debug kernel at the full counts
 # (suites.py STRESS_SUITES; make check runs reduced counts).  T= too.
-stress: setup selftests
+stress: $(RESOLVED) selftests
 	@$(DEBUG_VMTEST) --stress $(if $(T),--test '$(T)')
 
 # Inflate/deflate throughput of ours against each kernel's own driver, in
