@@ -33,12 +33,17 @@ archive_update() {
 		die "apt-get update of $* failed: check the network"
 }
 
+# madison_newest <suite>: of the apt-cache madison lines on stdin, the
+# newest version in the suite, as "package version" (nothing if none).
+madison_newest() {
+	awk -F' *[|] *' -v s="$1" '$3 ~ " "s"/" { print $1, $2 }' |
+		sort -V -k2 | tail -n 1
+}
+
 # archive_newest <package> <suite>: the newest version of the package in
 # the suite (empty if it has none).
 archive_newest() {
-	aptc apt-cache madison "$1" |
-		awk -F' *[|] *' -v s="$2" '$3 ~ " "s"/" { print $2 }' |
-		sort -V | tail -n 1
+	aptc apt-cache madison "$1" | madison_newest "$2" | awk '{ print $2 }'
 }
 
 # archive_unpack <dir> <package=version>...: download the packages and

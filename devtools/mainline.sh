@@ -42,13 +42,6 @@ all_sources() {
 	done
 }
 
-# The newest of $SOURCES in suite $1, as "package version".
-newest_in() {
-	echo "$SOURCES" |
-		awk -F' *[|] *' -v s="$1" '$3 ~ " "s"/" { print $1, $2 }' |
-		sort -V -k2 | tail -n 1
-}
-
 # Unpack and prepare package $1 at version $2; print its line.
 prepare() {
 	pkg=$1
@@ -88,7 +81,7 @@ archive_update $SUITES
 SOURCES=$(all_sources)
 seen=
 for s in $SUITES; do
-	found=$(newest_in "$s")
+	found=$(echo "$SOURCES" | madison_newest "$s")
 	[ -n "$found" ] || die "no linux-source package in $s"
 	case " $seen " in
 	*" $found "*) continue ;;
