@@ -22,11 +22,17 @@ QEMU_START_TIMEOUT_S = 15
 QEMU_QUIT_TIMEOUT_S = 10
 # QEMU answers QMP from its main loop, which the migration thread blocks
 # while it holds the big lock (setup, dirty-bitmap syncs, the last pass):
-# seconds on a busy host, never minutes.
+# seconds on a busy host.  Minutes with QEMU before 9.0 under TCG when the
+# guest's RAM is not a multiple of 256 KiB (see vmtest.py): a sync then
+# walks every vCPU's TLB once per dirty page, and the first sync of a
+# migration finds every page dirty; TLBs grow with the memory the guest
+# touched.  A timeout says how much CPU QEMU used meanwhile: a busy QEMU
+# is in such a walk, an idle one is hung.
 QMP_TIMEOUT_S = 120
 # A QMP reply this late is logged: the main loop was blocked that long.
 QMP_SLOW_S = 2
 POLL_INTERVAL_S = 0.05
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RPC_POLL_S = 0.2
 RPC_LINE_MAX = 4096
 MIGRATE_TIMEOUT_S = 300
@@ -75,8 +81,9 @@ class Qmp:
     next one.  Slow replies are logged through @note.
     """
 
-    def __init__(self, sock, note):
+    def __init__(self, sock, note, cpu_seconds):
         self.sock = sock
+        self.cpu_seconds = cpu_seconds
         self.sock.settimeout(QMP_TIMEOUT_S)
         self.buf = b""
         self.events = []
@@ -101,13 +108,18 @@ class Qmp:
         if args:
             msg["arguments"] = args
         start = time.monotonic()
+        cpu0 = self.cpu_seconds()
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
             try:
                 resp = self._read()
             except socket.timeout:
+                cpu = self.cpu_seconds()
+                used = (f"{cpu - cpu0:.0f} s" if None not in (cpu, cpu0)
+                        else "unknown")
                 raise QemuError(f"QMP {name}: no reply within "
-                                f"{QMP_TIMEOUT_S} s") from None
+                                f"{QMP_TIMEOUT_S} s, QEMU CPU time "
+                                f"meanwhile: {used}") from None
             if "event" in resp:
                 self.events.append(resp)
                 continue
@@ -231,7 +243,7 @@ class Instance:
                 if time.monotonic() > deadline:
                     raise QemuError("timeout waiting for the QMP socket")
                 time.sleep(POLL_INTERVAL_S)
-        self.qmp = Qmp(qmp_sock, self.vm.note)
+        self.qmp = Qmp(qmp_sock, self.vm.note, self.cpu_seconds)
         # The chardevs exist once QMP answers.
         for chan, echo in (("console", self.vm.echo),
                            ("test", self.vm.test_echo)):
@@ -255,6 +267,16 @@ class Instance:
         except (OSError, ValueError, IndexError):
             pass
         return None
+
+    def cpu_seconds(self):
+        """The QEMU process's user and system time (None if unreadable)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                # The fields after the command name, which may hold spaces.
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _join_readers(self):
         for reader in self.readers.values():
