@@ -26,8 +26,8 @@ QEMU_QUIT_TIMEOUT_S = 10
 # guest's RAM is not a multiple of 256 KiB (see vmtest.py): a sync then
 # walks every vCPU's TLB once per dirty page, and the first sync of a
 # migration finds every page dirty; TLBs grow with the memory the guest
-# touched.  A timeout says how much CPU QEMU used meanwhile: a busy QEMU
-# is in such a walk, an idle one is hung.
+# touched.  A timeout says how much CPU QEMU used meanwhile, which tells
+# a QEMU busy in such a walk from a hung one.
 QMP_TIMEOUT_S = 120
 # A QMP reply this late is logged: the main loop was blocked that long.
 QMP_SLOW_S = 2
@@ -78,7 +78,8 @@ class Qmp:
 
     Every command carries an id and only the reply with that id answers
     it, so a command that timed out cannot hand its late reply to the
-    next one.  Slow replies are logged through @note.
+    next one.  Slow replies are logged through @note; a timeout names
+    the CPU time @cpu_seconds() (None if unknown) grew by meanwhile.
     """
 
     def __init__(self, sock, note, cpu_seconds):
