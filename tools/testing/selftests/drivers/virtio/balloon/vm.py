@@ -26,9 +26,10 @@ QEMU_QUIT_TIMEOUT_S = 10
 # guest's RAM is not a multiple of 256 KiB (see vmtest.py): a sync then
 # walks every vCPU's TLB once per dirty page, and the first sync of a
 # migration finds every page dirty; TLBs grow with the memory the guest
-# touched.  A timeout says how much CPU QEMU used meanwhile, which tells
-# a QEMU busy in such a walk from a hung one.
+# touched.  A timeout says how much CPU QEMU uses, watched for
+# QMP_CPU_SAMPLE_S, which tells a QEMU busy in such a walk from a hung one.
 QMP_TIMEOUT_S = 120
+QMP_CPU_SAMPLE_S = 1
 # A QMP reply this late is logged: the main loop was blocked that long.
 QMP_SLOW_S = 2
 POLL_INTERVAL_S = 0.05
@@ -79,7 +80,8 @@ class Qmp:
     Every command carries an id and only the reply with that id answers
     it, so a command that timed out cannot hand its late reply to the
     next one.  Slow replies are logged through @note; a timeout names
-    the CPU time @cpu_seconds() (None if unknown) grew by meanwhile.
+    the share of a CPU QEMU then uses, from @cpu_seconds() (None if
+    unknown).
     """
 
     def __init__(self, sock, note, cpu_seconds):
@@ -109,18 +111,14 @@ class Qmp:
         if args:
             msg["arguments"] = args
         start = time.monotonic()
-        cpu0 = self.cpu_seconds()
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
             try:
                 resp = self._read()
             except socket.timeout:
-                cpu = self.cpu_seconds()
-                used = (f"{cpu - cpu0:.0f} s" if None not in (cpu, cpu0)
-                        else "unknown")
                 raise QemuError(f"QMP {name}: no reply within "
-                                f"{QMP_TIMEOUT_S} s, QEMU CPU time "
-                                f"meanwhile: {used}") from None
+                                f"{QMP_TIMEOUT_S} s; QEMU then used "
+                                f"{self._cpu_share()}") from None
             if "event" in resp:
                 self.events.append(resp)
                 continue
@@ -133,6 +131,15 @@ class Qmp:
             if "error" in resp:
                 raise QmpError(f"{name}: {resp['error'].get('desc')}")
             return resp.get("return")
+
+    def _cpu_share(self):
+        """How much of a CPU QEMU uses over QMP_CPU_SAMPLE_S, as text."""
+        cpu0 = self.cpu_seconds()
+        time.sleep(QMP_CPU_SAMPLE_S)
+        cpu1 = self.cpu_seconds()
+        if None in (cpu0, cpu1):
+            return "an unknown share of a CPU"
+        return f"{100 * (cpu1 - cpu0) / QMP_CPU_SAMPLE_S:.0f}% of a CPU"
 
     def wait_event(self, name, timeout, match=None):
         """Wait for an event named @name whose data contains @match."""
