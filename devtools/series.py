@@ -376,6 +376,7 @@ STRIP = {
     "hint": {
         DRIVER: [
             DropDefs(r"vb_hint\w*|VB_HINT_\w+"),
+            Replace("#include <linux/list_sort.h>\n", ""),
             Drop(r"^ \* - (hints free pages|Free page hinting)"),
             Drop(r"^ \* - hinted blocks"),
             Drop(r"^\tVB_VQ_HINT,$"),

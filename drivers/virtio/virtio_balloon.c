@@ -54,6 +54,7 @@
 
 #include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/list_sort.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/page_reporting.h>
@@ -116,14 +117,21 @@
 #define VB_HINT_KEEP_SHIFT	6
 
 /*
- * At most a quarter of the guest's memory is on the free page queue at a
- * time: the shrinker cannot take blocks back from the queue, and QEMU stops
- * reading it at its own STOP, returning what is left only when it reads it
- * again (at the next run's start id, or after DONE when notified).  Less
- * makes a run wait for a device that drains the queue in bursts, when its
- * iothread gets a CPU beside the migration thread.
+ * At most a quarter of the guest's memory is on the free page queue, or
+ * gathered for it, at a time: the shrinker cannot take those blocks back,
+ * and QEMU stops reading the queue at its own STOP, returning what is left
+ * only when it reads it again (at the next run's start id, or after DONE
+ * when notified).  Less makes a run wait for a device that drains the
+ * queue in bursts, when its iothread gets a CPU beside the migration
+ * thread.
  */
 #define VB_HINT_FLIGHT_SHIFT	2
+
+/*
+ * Pages in one buffer at most: physically contiguous blocks share a buffer
+ * up to the size of the largest block.
+ */
+#define VB_HINT_BUF_MAX		BIT(VB_MAX_PAGE_ORDER)
 
 /* Buffers added to the free page queue between two kicks. */
 #define VB_HINT_KICK_BATCH	64
@@ -199,6 +207,7 @@ enum vb_counter {
 	VB_CNT_HINT_RUNS,
 	VB_CNT_HINT_RUNS_STOPPED,
 	VB_CNT_HINT_BLOCKS,
+	VB_CNT_HINT_BUFFERS,
 	VB_CNT_HINT_PAGES,
 	VB_CNT_HINT_SMALL,
 	VB_CNT_HINT_FULL_WAITS,
@@ -222,6 +231,7 @@ static const char * const vb_counter_names[VB_CNT_NR] = {
 	[VB_CNT_HINT_RUNS]		= "hint_runs",
 	[VB_CNT_HINT_RUNS_STOPPED]	= "hint_runs_stopped",
 	[VB_CNT_HINT_BLOCKS]		= "hint_blocks",
+	[VB_CNT_HINT_BUFFERS]		= "hint_buffers",
 	[VB_CNT_HINT_PAGES]		= "hint_pages",
 	[VB_CNT_HINT_SMALL]		= "hint_small_pages",
 	[VB_CNT_HINT_FULL_WAITS]	= "hint_full_waits",
@@ -245,15 +255,16 @@ static struct dentry *vb_debugfs_root;
  * @stop_id: buffer holding %VIRTIO_BALLOON_CMD_ID_STOP
  * @start_busy: the device has not returned @start_id yet (worker only)
  * @stop_busy: the device has not returned @stop_id yet (worker only)
- * @in_flight: blocks on the queue, not yet returned (worker only)
+ * @in_flight: buffers on the queue, not yet returned (worker only)
  * @in_flight_pages: pages in them (worker only)
- * @flight_max: pages allowed on the queue (%VB_HINT_FLIGHT_SHIFT)
+ * @flight_max: pages allowed on the queue and gathered for it
+ *	(%VB_HINT_FLIGHT_SHIFT)
  * @poll_delay: delay before the worker next polls the queue (worker only)
  * @wait: where a run waits for room on a full queue
  * @keep: free pages a run leaves to the guest (%VB_HINT_KEEP_SHIFT)
  * @lock: protects @blocks and @held_pages
  * @blocks: hinted blocks the device has returned, linked through
- *	page->lru, order in page_private()
+ *	page->lru, order in page_private() (as every hinted block's)
  * @held_pages: pages in @blocks, and in blocks being given back
  */
 struct vb_hint {
@@ -928,6 +939,29 @@ static unsigned long vb_hint_free_block(struct page *page)
 	return 1UL << order;
 }
 
+/*
+ * A buffer on the free page queue holds one block or several physically
+ * contiguous ones, linked in a ring through page->lru; the lowest is the
+ * buffer's token.  Put the blocks of the buffer @first on a list, @blocks.
+ */
+static void vb_hint_unring(struct page *first, struct list_head *blocks)
+{
+	list_add_tail(blocks, &first->lru);
+}
+
+/* Give the blocks on @blocks back to the page allocator; their pages. */
+static unsigned long vb_hint_free_list(struct list_head *blocks)
+{
+	unsigned long pages = 0;
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, blocks, lru) {
+		list_del(&page->lru);
+		pages += vb_hint_free_block(page);
+	}
+	return pages;
+}
+
 /* Keep a block the device has used until DONE; after DONE free it. */
 static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 {
@@ -945,7 +979,8 @@ static void vb_hint_keep(struct virtio_balloon *vb, struct page *page)
 static void vb_hint_reap(struct virtio_balloon *vb)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	struct page *page;
+	struct page *page, *next;
+	struct list_head blocks;
 	unsigned int len;
 	void *token;
 
@@ -955,10 +990,14 @@ static void vb_hint_reap(struct virtio_balloon *vb)
 		} else if (token == &vb->hint.stop_id) {
 			vb->hint.stop_busy = false;
 		} else {
-			page = token;
+			vb_hint_unring(token, &blocks);
 			vb->hint.in_flight--;
-			vb->hint.in_flight_pages -= 1UL << page_private(page);
-			vb_hint_keep(vb, page);
+			list_for_each_entry_safe(page, next, &blocks, lru) {
+				list_del(&page->lru);
+				vb->hint.in_flight_pages -=
+					1UL << page_private(page);
+				vb_hint_keep(vb, page);
+			}
 		}
 	}
 }
@@ -1068,14 +1107,15 @@ static struct page *vb_hint_alloc(struct virtio_balloon *vb,
 }
 
 /*
- * Queue one hinted block for the run of @id, waiting for room on a full
- * queue.  False if the run must end; the block is then still the caller's.
+ * Queue one buffer of @pages pages for the run of @id, its blocks in a ring
+ * from @page, waiting for room on a full queue.  False if the run must end;
+ * the blocks are then still the caller's.
  */
-static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
-			      struct page *page, unsigned int *batch)
+static bool vb_hint_add_buf(struct virtio_balloon *vb, u32 id,
+			    struct page *page, unsigned long pages,
+			    unsigned int *batch)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
-	unsigned long pages = 1UL << page_private(page);
 	struct scatterlist sg;
 
 	if (vq->num_free < 2 || vb->hint.in_flight_pages >= vb->hint.flight_max) {
@@ -1104,8 +1144,11 @@ static bool vb_hint_add_block(struct virtio_balloon *vb, u32 id,
  * @budget: pages the run may take: the free memory above the reserve when
  *	it started
  * @shrunk: the shrinker's count of given-back pages when the run started
- * @pages: pages hinted
- * @blocks: blocks hinted
+ * @pages: pages taken (queued or on @gathered)
+ * @blocks: blocks queued
+ * @buffers: buffers they took
+ * @gathered: blocks taken, not yet queued, linked through page->lru
+ * @gathered_pages: pages in them
  * @batch: buffers added since the last kick
  */
 struct vb_hint_progress {
@@ -1113,17 +1156,77 @@ struct vb_hint_progress {
 	unsigned long shrunk;
 	unsigned long pages;
 	unsigned long blocks;
+	unsigned long buffers;
+	struct list_head gathered;
+	unsigned long gathered_pages;
 	unsigned int batch;
 };
 
+static int vb_hint_cmp_pfn(void *priv, const struct list_head *a,
+			   const struct list_head *b)
+{
+	return page_to_pfn(list_entry(a, struct page, lru)) >
+	       page_to_pfn(list_entry(b, struct page, lru));
+}
+
 /*
- * Hint up to @max blocks of @order for the run of @id, fewer if the page
- * allocator has no more or the run's budget is spent.  False if the run
- * must end.
+ * Queue the blocks @run gathered, in order of their frame numbers, each
+ * series of physically contiguous blocks as one buffer of at most
+ * %VB_HINT_BUF_MAX pages.  False if the run must end; the blocks not
+ * queued are then still on @run->gathered.
+ */
+static bool vb_hint_flush(struct virtio_balloon *vb, u32 id,
+			  struct vb_hint_progress *run)
+{
+	unsigned long pages, size, small;
+	struct page *first, *page;
+	unsigned int nr;
+	LIST_HEAD(blocks);
+
+	list_sort(NULL, &run->gathered, vb_hint_cmp_pfn);
+	while (!list_empty(&run->gathered)) {
+		first = list_first_entry(&run->gathered, struct page, lru);
+		pages = 0;
+		list_for_each_entry(page, &run->gathered, lru) {
+			size = 1UL << page_private(page);
+			if (page_to_pfn(page) != page_to_pfn(first) + pages ||
+			    pages + size > VB_HINT_BUF_MAX)
+				break;
+			pages += size;
+		}
+		/* The blocks before @page make the buffer. */
+		list_cut_before(&blocks, &run->gathered, &page->lru);
+		nr = 0;
+		small = 0;
+		list_for_each_entry(page, &blocks, lru) {
+			nr++;
+			if (page_private(page) < VB_MAX_PAGE_ORDER)
+				small += 1UL << page_private(page);
+		}
+		/* Without their list head, they are a ring. */
+		list_del(&blocks);
+		if (!vb_hint_add_buf(vb, id, first, pages, &run->batch)) {
+			vb_hint_unring(first, &blocks);
+			list_splice(&blocks, &run->gathered);
+			return false;
+		}
+		run->gathered_pages -= pages;
+		run->blocks += nr;
+		run->buffers++;
+		vb_count(vb, VB_CNT_HINT_SMALL, small);
+	}
+	return true;
+}
+
+/*
+ * Take up to @max blocks of @order for the run of @id, fewer if the page
+ * allocator has no more or the run's budget is spent; queue what is
+ * gathered once it and the queue hold more than @gather pages.  False if
+ * the run must end.
  */
 static bool vb_hint_order(struct virtio_balloon *vb, u32 id,
 			  unsigned int order, unsigned long max,
-			  struct vb_hint_progress *run)
+			  unsigned long gather, struct vb_hint_progress *run)
 {
 	struct page *page;
 
@@ -1134,14 +1237,12 @@ static bool vb_hint_order(struct virtio_balloon *vb, u32 id,
 		page = vb_hint_alloc(vb, order);
 		if (!page)
 			break;
-		if (!vb_hint_add_block(vb, id, page, &run->batch)) {
-			vb_hint_free_block(page);
-			return false;
-		}
-		run->blocks++;
+		list_add_tail(&page->lru, &run->gathered);
 		run->pages += 1UL << order;
-		if (order < VB_MAX_PAGE_ORDER)
-			vb_count(vb, VB_CNT_HINT_SMALL, 1UL << order);
+		run->gathered_pages += 1UL << order;
+		if (run->gathered_pages + vb->hint.in_flight_pages > gather &&
+		    !vb_hint_flush(vb, id, run))
+			return false;
 	}
 	return true;
 }
@@ -1190,6 +1291,12 @@ static void vb_hint_count_fragments(unsigned long *count)
  * free block of the order asked for (of the allocation's migratetype), so
  * the first sweep takes mostly fragments, and the second leaves none.
  *
+ * A piece of free memory that is not aligned to its size is several buddy
+ * blocks (64 KiB one page off: five blocks of four orders), which the
+ * first sweep takes at different times.  So it gathers its blocks before
+ * queueing them, and vb_hint_flush() queues each physically contiguous
+ * series as one buffer: the device's cost is per buffer.
+ *
  * A run takes at most the memory that was free (above the reserve) when it
  * started, and ends as soon as the shrinker has had to give hinted blocks
  * back.  Memory the guest frees during the run is left to the next round:
@@ -1202,6 +1309,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	unsigned long fragments[VB_MAX_PAGE_ORDER], free;
 	struct vb_hint_progress run = {
 		.shrunk = vb_counted(vb, VB_CNT_HINT_SHRUNK),
+		.gathered = LIST_HEAD_INIT(run.gathered),
 	};
 	ktime_t start = ktime_get();
 	bool go_on = true;
@@ -1225,10 +1333,14 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	vb_hint_count_fragments(fragments);
 	for (order = VB_MAX_PAGE_ORDER - 1;
 	     go_on && order >= VB_HINT_MIN_ORDER; order--)
-		go_on = vb_hint_order(vb, id, order, fragments[order], &run);
+		go_on = vb_hint_order(vb, id, order, fragments[order],
+				      vb->hint.flight_max, &run);
+	go_on = go_on && vb_hint_flush(vb, id, &run);
 	for (order = VB_MAX_PAGE_ORDER;
 	     go_on && order >= VB_HINT_MIN_ORDER; order--)
-		go_on = vb_hint_order(vb, id, order, ULONG_MAX, &run);
+		go_on = vb_hint_order(vb, id, order, ULONG_MAX, 0, &run);
+	/* What a run that had to end had gathered but not queued. */
+	run.pages -= vb_hint_free_list(&run.gathered);
 
 	if (vb_hint_run_ended(vb, id))
 		vb_count(vb, VB_CNT_HINT_RUNS_STOPPED, 1);
@@ -1238,6 +1350,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	virtqueue_kick(vb->vqs[VB_VQ_HINT]);
 out:
 	vb_count(vb, VB_CNT_HINT_BLOCKS, run.blocks);
+	vb_count(vb, VB_CNT_HINT_BUFFERS, run.buffers);
 	vb_count(vb, VB_CNT_HINT_PAGES, run.pages);
 	vb_count(vb, VB_CNT_HINT_US, ktime_us_delta(ktime_get(), start));
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
@@ -1366,15 +1479,17 @@ static void vb_hint_cancel(struct virtio_balloon *vb)
 static void vb_hint_reset(struct virtio_balloon *vb)
 {
 	struct virtqueue *vq = vb->vqs[VB_VQ_HINT];
+	struct list_head blocks;
 	void *buf;
 
 	if (!vq)
 		return;
 	vb_hint_reap(vb);
 	while ((buf = virtqueue_detach_unused_buf(vq))) {
-		if (buf != &vb->hint.start_id && buf != &vb->hint.stop_id)
-			vb_count(vb, VB_CNT_HINT_RELEASED,
-				 vb_hint_free_block(buf));
+		if (buf == &vb->hint.start_id || buf == &vb->hint.stop_id)
+			continue;
+		vb_hint_unring(buf, &blocks);
+		vb_count(vb, VB_CNT_HINT_RELEASED, vb_hint_free_list(&blocks));
 	}
 	vb->hint.in_flight = 0;
 	vb->hint.in_flight_pages = 0;
@@ -1607,7 +1722,7 @@ static int vb_state_show(struct seq_file *f, void *unused)
 	seq_printf(f, "oom_pressure: %d\n", vb_oom_pressure());
 	seq_printf(f, "hint_cmd_id: %u\n", READ_ONCE(vb->hint.cmd_received));
 	seq_printf(f, "hint_held_pages: %lu\n", READ_ONCE(vb->hint.held_pages));
-	seq_printf(f, "hint_in_flight_blocks: %u\n",
+	seq_printf(f, "hint_in_flight_buffers: %u\n",
 		   READ_ONCE(vb->hint.in_flight));
 	for (i = 0; i < VB_CNT_NR; i++)
 		seq_printf(f, "%s: %lu\n", vb_counter_names[i],

@@ -786,7 +786,7 @@ int balloon_wait_hinting(unsigned int timeout_ms)
 
 	for (waited = 0; waited <= timeout_ms; waited += BO_HINT_POLL_MS) {
 		if (balloon_state("hint_held_pages") > 0 ||
-		    balloon_state("hint_in_flight_blocks") > 0)
+		    balloon_state("hint_in_flight_buffers") > 0)
 			return 0;
 		msleep(BO_HINT_POLL_MS);
 	}

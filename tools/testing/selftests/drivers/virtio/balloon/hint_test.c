@@ -7,7 +7,9 @@
  *              ended, everything was given back on DONE, and the guest's
  *              free memory is back to where it was; free memory split
  *              into blocks below the largest order (a buffer freed in
- *              pieces just before) was hinted too
+ *              pieces just before) was hinted too, contiguous blocks
+ *              sharing buffers, and the pieces kept between them were not
+ *              touched
  *   integrity  a child churns memory with known patterns while the guest
  *              is migrated several times (ping-pong) and once cancelled:
  *              every byte verifies on the destination, and the driver
@@ -69,7 +71,7 @@
 #define PRESSURE_BANDWIDTH	"max-bandwidth=8388608"
 #define MIGRATE_OPTS_MAX	1024
 /* Results each mode reports (integrity: one more per ping-pong migration). */
-#define BASIC_CHECKS		8
+#define BASIC_CHECKS		10
 #define INTEGRITY_CHECKS	4
 #define PRESSURE_CHECKS		4
 #define TEARDOWN_CHECKS		5
@@ -79,6 +81,8 @@
  * which is freed, so that free memory is also split into small blocks.
  */
 #define FRAG_MIB		32
+/* What the pieces hold. */
+#define PIECE_BYTE		0x5a
 
 static char opts[MIGRATE_OPTS_MAX];
 static const char *module_path;
@@ -119,7 +123,7 @@ static int wait_held(long long min_bytes, long long *held, long long *free)
 		*held = balloon_state("hint_held_pages") * page;
 		*free = meminfo_kb("MemFree") * 1024;
 		if (*held >= min_bytes &&
-		    balloon_state("hint_in_flight_blocks") == 0 &&
+		    balloon_state("hint_in_flight_buffers") == 0 &&
 		    balloon_state("hint_held_pages") * page == *held)
 			return 0;
 		msleep(POLL_MS);
@@ -141,9 +145,20 @@ static char *free_pieces(void)
 	if (buf == MAP_FAILED)
 		ksft_exit_fail_msg("mmap %d MiB: %s\n", FRAG_MIB,
 				   strerror(errno));
-	memset(buf, 1, len);
+	memset(buf, PIECE_BYTE, len);
 	free_every_other_piece(buf, len);
 	return buf;
+}
+
+/* Bytes of the pieces free_pieces() kept that no longer hold PIECE_BYTE. */
+static size_t pieces_damaged(const char *buf)
+{
+	size_t len = (size_t)FRAG_MIB * BO_MIB, off, i, bad = 0;
+
+	for (off = 0; off + BO_FRAG_PIECE <= len; off += 2 * BO_FRAG_PIECE)
+		for (i = 0; i < BO_FRAG_PIECE; i++)
+			bad += buf[off + i] != PIECE_BYTE;
+	return bad;
 }
 
 /*
@@ -156,7 +171,7 @@ static bool wait_released(void)
 
 	for (waited = 0; waited < HELD_TIMEOUT_MS; waited += POLL_MS) {
 		if (!balloon_state("hint_held_pages") &&
-		    !balloon_state("hint_in_flight_blocks"))
+		    !balloon_state("hint_in_flight_buffers"))
 			return true;
 		msleep(POLL_MS);
 	}
@@ -166,6 +181,8 @@ static bool wait_released(void)
 static void mode_basic(void)
 {
 	long long free0, free1, runs0, pages0, us0, small0, released0, small;
+	long long blocks0, buffers0, blocks, buffers;
+	size_t damaged;
 	bool released;
 	char *pieces;
 
@@ -175,6 +192,8 @@ static void mode_basic(void)
 	pages0 = balloon_state("hint_pages");
 	us0 = balloon_state("hint_us");
 	small0 = balloon_state("hint_small_pages");
+	blocks0 = balloon_state("hint_blocks");
+	buffers0 = balloon_state("hint_buffers");
 	released0 = balloon_state("hint_released_pages");
 	pieces = free_pieces();
 
@@ -192,6 +211,16 @@ static void mode_basic(void)
 	ksft_test_result(small > 0,
 			 "pages in blocks below the largest order: %lld\n",
 			 small);
+	/* Contiguous blocks share a buffer; a buffer has at least one. */
+	blocks = balloon_state("hint_blocks") - blocks0;
+	buffers = balloon_state("hint_buffers") - buffers0;
+	ksft_test_result(buffers > 0 && buffers <= blocks,
+			 "%lld blocks hinted in %lld buffers\n", blocks, buffers);
+	/* A buffer that reached past its blocks would lose kept memory. */
+	damaged = pieces_damaged(pieces);
+	ksft_test_result(!damaged,
+			 "pieces kept between the hinted ones intact (%zu bytes changed)\n",
+			 damaged);
 	munmap(pieces, (size_t)FRAG_MIB * BO_MIB);
 	released = wait_released();
 	ksft_test_result(balloon_state("hint_cmd_id") == 1,

@@ -174,7 +174,7 @@ static int wait_hint_idle(void)
 
 	for (waited = 0; waited <= DONE_TIMEOUT_MS; waited += POLL_MS) {
 		if (balloon_state("hint_held_pages") == 0 &&
-		    balloon_state("hint_in_flight_blocks") == 0)
+		    balloon_state("hint_in_flight_buffers") == 0)
 			return 0;
 		msleep(POLL_MS);
 	}
