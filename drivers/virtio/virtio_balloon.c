@@ -949,7 +949,10 @@ static void vb_hint_unring(struct page *first, struct list_head *blocks)
 	list_add_tail(blocks, &first->lru);
 }
 
-/* Give the blocks on @blocks back to the page allocator; their pages. */
+/*
+ * Give the blocks on @blocks back to the page allocator; their pages.
+ * Sleeps: freeing can take a while (page poisoning).
+ */
 static unsigned long vb_hint_free_list(struct list_head *blocks)
 {
 	unsigned long pages = 0;
@@ -958,6 +961,7 @@ static unsigned long vb_hint_free_list(struct list_head *blocks)
 	list_for_each_entry_safe(page, next, blocks, lru) {
 		list_del(&page->lru);
 		pages += vb_hint_free_block(page);
+		cond_resched();
 	}
 	return pages;
 }
@@ -1033,11 +1037,7 @@ static unsigned long vb_hint_release(struct virtio_balloon *vb,
 	}
 	spin_unlock(&vb->hint.lock);
 
-	list_for_each_entry_safe(page, next, &blocks, lru) {
-		list_del(&page->lru);
-		vb_hint_free_block(page);
-		cond_resched();
-	}
+	vb_hint_free_list(&blocks);
 
 	/* Held until here: freeing can take a while (page poisoning). */
 	spin_lock(&vb->hint.lock);
@@ -1187,22 +1187,20 @@ static bool vb_hint_flush(struct virtio_balloon *vb, u32 id,
 	while (!list_empty(&run->gathered)) {
 		first = list_first_entry(&run->gathered, struct page, lru);
 		pages = 0;
+		small = 0;
+		nr = 0;
 		list_for_each_entry(page, &run->gathered, lru) {
 			size = 1UL << page_private(page);
 			if (page_to_pfn(page) != page_to_pfn(first) + pages ||
 			    pages + size > VB_HINT_BUF_MAX)
 				break;
 			pages += size;
+			if (page_private(page) < VB_MAX_PAGE_ORDER)
+				small += size;
+			nr++;
 		}
 		/* The blocks before @page make the buffer. */
 		list_cut_before(&blocks, &run->gathered, &page->lru);
-		nr = 0;
-		small = 0;
-		list_for_each_entry(page, &blocks, lru) {
-			nr++;
-			if (page_private(page) < VB_MAX_PAGE_ORDER)
-				small += 1UL << page_private(page);
-		}
 		/* Without their list head, they are a ring. */
 		list_del(&blocks);
 		if (!vb_hint_add_buf(vb, id, first, pages, &run->batch)) {
