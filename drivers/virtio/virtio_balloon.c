@@ -1145,8 +1145,6 @@ static bool vb_hint_add_buf(struct virtio_balloon *vb, u32 id,
  *	it started
  * @shrunk: the shrinker's count of given-back pages when the run started
  * @pages: pages taken (queued or on @gathered)
- * @blocks: blocks queued
- * @buffers: buffers they took
  * @gathered: blocks taken, not yet queued, linked through page->lru
  * @gathered_pages: pages in them
  * @batch: buffers added since the last kick
@@ -1155,8 +1153,6 @@ struct vb_hint_progress {
 	unsigned long budget;
 	unsigned long shrunk;
 	unsigned long pages;
-	unsigned long blocks;
-	unsigned long buffers;
 	struct list_head gathered;
 	unsigned long gathered_pages;
 	unsigned int batch;
@@ -1209,8 +1205,9 @@ static bool vb_hint_flush(struct virtio_balloon *vb, u32 id,
 			return false;
 		}
 		run->gathered_pages -= pages;
-		run->blocks += nr;
-		run->buffers++;
+		vb_count(vb, VB_CNT_HINT_BLOCKS, nr);
+		vb_count(vb, VB_CNT_HINT_BUFFERS, 1);
+		vb_count(vb, VB_CNT_HINT_PAGES, pages);
 		vb_count(vb, VB_CNT_HINT_SMALL, small);
 	}
 	return true;
@@ -1338,7 +1335,7 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 	     go_on && order >= VB_HINT_MIN_ORDER; order--)
 		go_on = vb_hint_order(vb, id, order, ULONG_MAX, 0, &run);
 	/* What a run that had to end had gathered but not queued. */
-	run.pages -= vb_hint_free_list(&run.gathered);
+	vb_hint_free_list(&run.gathered);
 
 	if (vb_hint_run_ended(vb, id))
 		vb_count(vb, VB_CNT_HINT_RUNS_STOPPED, 1);
@@ -1347,9 +1344,6 @@ static void vb_hint_run(struct virtio_balloon *vb, u32 id)
 		vb->hint.stop_busy = true;
 	virtqueue_kick(vb->vqs[VB_VQ_HINT]);
 out:
-	vb_count(vb, VB_CNT_HINT_BLOCKS, run.blocks);
-	vb_count(vb, VB_CNT_HINT_BUFFERS, run.buffers);
-	vb_count(vb, VB_CNT_HINT_PAGES, run.pages);
 	vb_count(vb, VB_CNT_HINT_US, ktime_us_delta(ktime_get(), start));
 	vb->hint.poll_delay = VB_HINT_POLL_MIN;
 }
